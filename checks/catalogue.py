@@ -1,0 +1,119 @@
+"""The graded items: the one list that the checks, the scorecard and every report read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    title: str
+    points: int
+    hint: str
+    goal: str
+    graded: bool = True
+
+
+ITEMS: tuple[Item, ...] = (
+    Item(
+        id="base",
+        title="Sync one at a time, async all at once",
+        points=20,
+        hint=(
+            "Does fetch_sync wait for each post before asking for the next, and does "
+            "fetch_async start every request before awaiting any of them, through one session?"
+        ),
+        goal="Use aiohttp and asyncio.gather to fetch many URLs concurrently.",
+    ),
+    Item(
+        id="alter-1",
+        title="Scale up to 50 posts",
+        points=5,
+        hint="What does main(50) fetch today? Where does it decide which ids to ask for?",
+        goal="See that the async total stays flat while the sync total grows with the count.",
+    ),
+    Item(
+        id="alter-2",
+        title="At most N requests in flight (semaphore)",
+        points=15,
+        hint=(
+            "Where would an asyncio.Semaphore(max_concurrent) go so that each request holds "
+            "it only while it is in flight, and the next one starts the moment one finishes?"
+        ),
+        goal="Use a semaphore to limit concurrency.",
+    ),
+    Item(
+        id="alter-3",
+        title="Two endpoints in one gather()",
+        points=10,
+        hint="Can one gather() take the post fetches and the user fetches together, then split the results?",
+        goal="Fetch from several sources in one concurrent batch.",
+    ),
+    Item(
+        id="break-1",
+        title="A session opened without async with",
+        points=5,
+        hint="Once you write session = aiohttp.ClientSession() yourself, who closes it, and when?",
+        goal="Know what a ClientSession holds and why it must be closed.",
+    ),
+    Item(
+        id="break-2",
+        title="A missing post is an error, not {}",
+        points=10,
+        hint=(
+            "What does the server send for a post that does not exist, and which call turns "
+            "an error status into an exception (aiohttp and requests both have one)?"
+        ),
+        goal="Tell a failed request from an empty answer, in sync and async code.",
+    ),
+    Item(
+        id="break-3",
+        title="A very short timeout",
+        points=5,
+        hint="With timeout=0.001, which exception lands in each slot, and does the batch still come back?",
+        goal="Recognise the TimeoutError a deadline raises.",
+    ),
+    Item(
+        id="fix-1",
+        title="One failure does not sink the batch",
+        points=15,
+        hint=(
+            "If each request catches its own exception and returns it, what does gather() "
+            "hand back for a batch where one request failed?"
+        ),
+        goal="Add error handling per request in a batch.",
+    ),
+    Item(
+        id="fix-2",
+        title="A deadline for every request",
+        points=10,
+        hint="What does asyncio.wait_for(fetch_one(...), timeout) do to one slow request, and to the others?",
+        goal="Bound each request's time without slowing down the rest.",
+    ),
+    Item(
+        id="fix-3",
+        title="Close the session in finally",
+        points=5,
+        hint="If one request raises, does your code still reach session.close()? What would a finally block change?",
+        goal="Release a hand-made session on every path.",
+    ),
+    Item(
+        id="explain",
+        title="Explain it (ANSWERS.md)",
+        points=0,
+        hint="Write your answers in ANSWERS.md, next to project.py.",
+        goal="Explain why requests blocks the event loop and what a session and a semaphore are for.",
+        graded=False,
+    ),
+)
+
+BY_ID: dict[str, Item] = {item.id: item for item in ITEMS}
+
+
+def item(item_id: str) -> Item:
+    """Look an item up by id; an unknown id is a bug in the checks, so say which."""
+    try:
+        return BY_ID[item_id]
+    except KeyError:
+        raise KeyError(f"unknown item id {item_id!r}; the catalogue has {', '.join(BY_ID)}") from None

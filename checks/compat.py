@@ -1,0 +1,28 @@
+"""The one bridge between aioresponses 0.7.9 and aiohttp >= 3.14, kept apart so it is easy to drop."""
+
+from __future__ import annotations
+
+import inspect
+from types import SimpleNamespace
+from typing import Any
+
+from aiohttp import ClientResponse
+
+
+class StubResponse(ClientResponse):
+    """A ClientResponse that aioresponses can build on every aiohttp this project supports.
+
+    aiohttp 3.14 made `stream_writer` a required keyword of `ClientResponse.__init__`, and
+    aioresponses 0.7.9 (the newest) does not pass it, so every stubbed request fails with a
+    TypeError (pnuckowski/aioresponses#289). A stubbed response has already been "sent", so
+    a writer that reports zero bytes written is all the constructor needs. Remove this class
+    once an aioresponses release passes the argument itself.
+    """
+
+    def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
+        if _NEEDS_STREAM_WRITER:
+            kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
+        super().__init__(method, url, **kwargs)
+
+
+_NEEDS_STREAM_WRITER = "stream_writer" in inspect.signature(ClientResponse.__init__).parameters

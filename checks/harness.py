@@ -1,0 +1,268 @@
+"""Runs one student function under measurement and turns what went wrong into a verdict a student can read."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import inspect
+import runpy
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Iterator
+
+import aiohttp
+
+from checks.loader import describe, location
+from checks.probe import Probe, Span
+from checks.stubs import FakeAPI, post
+
+CALL_LIMIT = 5.0
+"""Seconds a single student call may take before the check gives up on it (pytest-timeout is the backstop)."""
+
+
+class Verdict(AssertionError):
+    """A mistake the grader can name: its message is the whole report, no traceback."""
+
+
+@dataclass
+class Run:
+    """One call of a student function, and what the stand-in measured while it ran."""
+
+    name: str
+    value: Any
+    error: BaseException | None
+    seconds: float
+    spans: list[Span]
+    sessions_opened: int
+    sessions_left_open: int
+
+    @property
+    def peak(self) -> int:
+        return Probe.peak(self.spans)
+
+
+class Harness:
+    """The student's module, the stand-in API and its probe, for one check."""
+
+    def __init__(self, project: ModuleType, path: Path, api: FakeAPI, original_base_url: str) -> None:
+        self.project, self.path, self.api, self.probe = project, path, api, api.probe
+        self.original_base_url = original_base_url
+
+    def function(self, name: str) -> Callable[..., Any]:
+        found = getattr(self.project, name, None)
+        if not callable(found):
+            raise Verdict(f"{self.path.name} has no function {name}(). Did it get renamed or deleted?")
+        return found
+
+    async def session(self) -> aiohttp.ClientSession:
+        """A session the check owns (for fetch_one and friends); not counted as the student's."""
+        made = aiohttp.ClientSession()
+        self.probe.sessions.remove(made)
+        return made
+
+    # --- running student code --------------------------------------------------------------
+
+    async def attempt(self, name: str, *args: Any, **kwargs: Any) -> Run:
+        """Await student function `name`; whatever it raises is kept in the Run, not raised."""
+        fn = self.function(name)
+        if not inspect.iscoroutinefunction(fn):
+            raise Verdict(f"{name}() must be defined with `async def`, so that it can be awaited.")
+        mark, sessions_before = self.probe.mark(), len(self.probe.sessions)
+        with _quiet_collector():
+            started = self.probe.now()
+            value, error = None, None
+            try:
+                async with asyncio.timeout(CALL_LIMIT) as limit:
+                    value = await fn(*args, **kwargs)
+            except TimeoutError as raised:
+                if limit.expired():
+                    raise Verdict(self._with_context(f"{name}() did not finish within {CALL_LIMIT:g} s. Is something awaited that never completes?")) from None
+                error = raised
+            except (Exception, asyncio.CancelledError) as raised:
+                error = raised
+            seconds = self.probe.now() - started
+        return await self._finish(name, mark, sessions_before, value, error, seconds)
+
+    def attempt_sync(self, name: str, *args: Any, **kwargs: Any) -> Run:
+        """Call plain student function `name` (pytest-timeout bounds it, since a thread cannot be interrupted)."""
+        fn = self.function(name)
+        mark, sessions_before = self.probe.mark(), len(self.probe.sessions)
+        with _quiet_collector():
+            started = self.probe.now()
+            value, error = None, None
+            try:
+                value = fn(*args, **kwargs)
+                if inspect.iscoroutine(value):
+                    value = asyncio.run(value)
+            except Exception as raised:
+                error = raised
+            seconds = self.probe.now() - started
+        _still_todo(name, error)
+        opened = self.probe.sessions[sessions_before:]
+        return Run(name, value, error, seconds, self.probe.since(mark), len(opened), sum(not s.closed for s in opened))
+
+    def run_as_script(self) -> Run:
+        """Run the graded file as `python project.py ...` would (sys.argv is the caller's to set)."""
+        mark, sessions_before = self.probe.mark(), len(self.probe.sessions)
+        error = None
+        with _quiet_collector():
+            started = self.probe.now()
+            try:
+                runpy.run_path(str(self.path), run_name="__main__")
+            except SystemExit as exited:
+                if exited.code not in (None, 0):
+                    error = exited
+            except Exception as raised:
+                error = raised
+            seconds = self.probe.now() - started
+        opened = self.probe.sessions[sessions_before:]
+        run = Run("the script", None, error, seconds, self.probe.since(mark), len(opened), sum(not s.closed for s in opened))
+        return self.succeeded(run)
+
+    async def _finish(self, name: str, mark: int, sessions_before: int, value: Any, error: Any, seconds: float) -> Run:
+        opened = self.probe.sessions[sessions_before:]
+        left_open = [s for s in opened if not s.closed]
+        for leaked in left_open:  # measured; now tidy up so no warning leaks into later checks
+            await leaked.close()
+        _still_todo(name, error)
+        return Run(name, value, error, seconds, self.probe.since(mark), len(opened), len(left_open))
+
+    async def call(self, name: str, *args: Any, **kwargs: Any) -> Run:
+        """Like attempt(), but an exception from the student's code fails the check, said plainly."""
+        return self.succeeded(await self.attempt(name, *args, **kwargs))
+
+    def call_sync(self, name: str, *args: Any, **kwargs: Any) -> Run:
+        return self.succeeded(self.attempt_sync(name, *args, **kwargs))
+
+    def succeeded(self, run: Run) -> Run:
+        if run.error is not None:
+            where = location(self.path, run.error.__traceback__)
+            at = f" ({self.path.name}, {where})" if where else ""
+            raise Verdict(self._with_context(f"{run.name}() raised {describe(run.error)}{at}"))
+        return run
+
+    # --- messages --------------------------------------------------------------------------
+
+    def _with_context(self, message: str) -> str:
+        """Add what the probe noticed that explains most failures: blocking calls and stray URLs."""
+        lines = [message]
+        if self.probe.blocking:
+            lines.append(BLOCKING.format(calls=_some(self.probe.blocking)))
+        if self.probe.unexpected:
+            lines.append(UNEXPECTED.format(urls=_some(self.probe.unexpected), base=self.api.base))
+        return "\n".join(lines)
+
+    def fail(self, message: str, run: Run | None = None, *, picture: bool = False) -> Verdict:
+        """A Verdict with the probe's context and, for concurrency, the measured timeline."""
+        text = self._with_context(message)
+        if picture and run is not None:
+            text += "\nRequests over time (one row each):\n" + self.probe.timeline(run.spans)
+        return Verdict(text)
+
+    def expect(self, ok: bool, message: str, run: Run | None = None, *, picture: bool = False) -> None:
+        if not ok:
+            raise self.fail(message, run, picture=picture)
+
+    def expect_no_blocking(self, run: Run) -> None:
+        self.expect(not self.probe.blocking, f"{run.name}() made a blocking call inside async code.")
+
+    # --- the expectations most checks share --------------------------------------------------
+
+    def expect_items(self, run: Run, ids: list[int], make: Callable[[int], Any] = post, what: str = "post") -> None:
+        """The result holds exactly `make(id)` for each id, in the order of the ids."""
+        got = run.value
+        if not isinstance(got, (list, tuple)):
+            raise self.fail(f"{run.name}() returned {short(got)}; expected a list of {len(ids)} {what}s.")
+        got = list(got)
+        if got == [make(i) for i in ids]:
+            return
+        if len(got) != len(ids):
+            raise self.fail(f"{run.name}() returned {len(got)} results for {len(ids)} ids; expected one per id.")
+        got_ids = [g.get("id") if isinstance(g, dict) else None for g in got]
+        if sorted(got_ids, key=str) == sorted(ids, key=str) and got_ids != ids:
+            raise self.fail(ORDER.format(name=run.name, got=_ids(got_ids), ids=_ids(ids)))
+        slot = next(k for k, (g, i) in enumerate(zip(got, ids)) if g != make(i))
+        raise self.fail(
+            f"{run.name}(): slot {slot} holds {short(got[slot])}; expected the {what} with id {ids[slot]}."
+        )
+
+    def expect_all_at_once(self, run: Run, expected: int) -> None:
+        """Every request in flight together: counted, not timed."""
+        self.expect(
+            run.peak == expected,
+            f"{run.name}(): peak in flight {run.peak}, expected {expected} (all at once). {timing(run)}. "
+            "Is each request awaited before the next one is started?",
+            run,
+            picture=True,
+        )
+
+    def expect_one_session(self, run: Run, left_open: str = "") -> None:
+        if run.sessions_opened == 0:
+            raise self.fail(f"{run.name}() opened no aiohttp.ClientSession; expected one for the batch.")
+        self.expect(
+            run.sessions_opened == 1,
+            f"{run.name}() opened {run.sessions_opened} ClientSessions for one batch, expected 1. "
+            "Is a new session made for every request, instead of sharing one?",
+        )
+        self.expect(run.sessions_left_open == 0, left_open or LEFT_OPEN.format(name=run.name))
+
+
+ORDER = (
+    "{name}() returned the results in the order {got}; expected the order of the ids given, {ids}. "
+    "Are results collected as they finish instead of in the order they were asked for?"
+)
+LEFT_OPEN = (
+    "{name}() left its ClientSession open when it returned (aiohttp warns 'Unclosed client session'). "
+    "Is the session opened with `async with`?"
+)
+BLOCKING = (
+    "Blocking call inside async code: {calls}. While it runs the event loop is frozen and no "
+    "other request can progress. Is there an awaitable version (aiohttp, asyncio.sleep)?"
+)
+UNEXPECTED = (
+    "Requests to URLs the grader does not serve: {urls}. Build every URL from BASE_URL when the "
+    "function runs (it points at {base} while you are graded)."
+)
+
+
+def timing(run: Run) -> str:
+    """Total time set against the delays the stand-in injected in the same run."""
+    took = [s.end - s.start for s in run.spans if s.end is not None]
+    if not took:
+        return f"total {run.seconds:.2f} s"
+    return f"total {run.seconds:.2f} s; slowest request {max(took):.2f} s, all requests added up {sum(took):.2f} s"
+
+
+def _ids(ids: list[Any], most: int = 8) -> str:
+    shown = ", ".join(str(i) for i in ids[:most])
+    return shown + (", ..." if len(ids) > most else "")
+
+
+def short(value: Any, most: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= most else text[: most - 3] + "..."
+
+
+def _still_todo(name: str, error: BaseException | None) -> None:
+    if isinstance(error, NotImplementedError):
+        raise Verdict(f"{name}() is still a TODO: {str(error) or 'it raises NotImplementedError'}")
+
+
+def _some(things: list[str], most: int = 3) -> str:
+    unique = list(dict.fromkeys(things))
+    shown = ", ".join(unique[:most])
+    return shown + (f" and {len(unique) - most} more" if len(unique) > most else "")
+
+
+@contextmanager
+def _quiet_collector() -> Iterator[None]:
+    """Keep garbage collection out of the measured window: a full pass can stall the loop for 10-20 ms."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -1,0 +1,64 @@
+"""Imports the graded file and, when it cannot, says where it broke in one line instead of a traceback."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType, TracebackType
+
+_serial = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    """Why the graded file could not be imported; every check reports it instead of running."""
+
+    path: Path
+    message: str
+
+
+def load(path: Path) -> ModuleType | LoadFailure:
+    """Import `path` under a fresh module name, so grading two files in one process never mixes them."""
+    if not path.is_file():
+        return LoadFailure(path, f"{path}: no such file. Pass the file to grade with --project PATH.")
+    name = f"graded_project_{next(_serial)}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    folder = str(path.parent)
+    sys.path.insert(0, folder)  # the student's own helper modules beside project.py
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as error:
+        sys.modules.pop(name, None)
+        text = (error.text or "").rstrip("\n")
+        pointer = f"\n    {text.strip()}" if text.strip() else ""
+        return LoadFailure(path, f"{path}, line {error.lineno}: {type(error).__name__}: {error.msg}{pointer}")
+    except BaseException as error:  # noqa: BLE001 - SystemExit or KeyboardInterrupt at import is the student's too
+        sys.modules.pop(name, None)
+        where = location(path, error.__traceback__) or "while importing"
+        return LoadFailure(path, f"{path}, {where}: {describe(error)}")
+    finally:
+        if folder in sys.path:
+            sys.path.remove(folder)
+    return module
+
+
+def location(path: Path, tb: TracebackType | None) -> str | None:
+    """'line 42, in fetch_async' for the deepest frame of `tb` that is in the graded file."""
+    found = None
+    for frame in traceback.extract_tb(tb):
+        if Path(frame.filename).resolve() == path.resolve():
+            found = frame
+    return f"line {found.lineno}, in {found.name}" if found else None
+
+
+def describe(error: BaseException) -> str:
+    """'ValueError: bad id', or just the type when the exception has no text."""
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -1,0 +1,175 @@
+"""The pytest side of the grader: options, the graded file, and thin hooks that fill the Grade and print it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from checks import catalogue, loader, reports
+from checks.guard import Guard
+from checks.harness import Verdict
+from checks.results import CheckResult, Grade, Outcome
+
+PROJECT_HELP = "the student file to grade (default: starter/project.py, from the project's root)"
+GRADE_JSON_HELP = "also write the grade as JSON to this path"
+DEFAULT_PROJECT = "starter/project.py"
+CHECKS_DIR = Path(__file__).parent
+
+TIMED_OUT = (
+    "Stopped after {seconds:g} s: the code under test never returned. Is there a loop that never "
+    "ends, a time.sleep, or an await on something that never completes?"
+)
+NOT_IMPORTED = "{path} could not be imported, so this check could not run: {why}"
+
+project_path_key = pytest.StashKey[Path]()
+project_key = pytest.StashKey["ModuleType | loader.LoadFailure"]()
+grade_key = pytest.StashKey[Grade]()
+guard_key = pytest.StashKey[Guard]()
+checks_key = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("grader", "Concurrent Requests grader")
+    group.addoption("--project", metavar="PATH", default=None, help=PROJECT_HELP)
+    group.addoption("--grade-json", metavar="PATH", default=None, help=GRADE_JSON_HELP)
+    parser.addini("project", PROJECT_HELP, default=DEFAULT_PROJECT)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "item(id): the catalogue item this check grades, e.g. item('alter-2')")
+    config.stash[project_path_key] = _project_path(config)
+    config.stash[grade_key] = Grade.empty(_shown(config.stash[project_path_key]))
+    config.stash[checks_key] = {}
+    guard = config.stash[guard_key] = Guard()
+    guard.install()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if guard_key in config.stash:
+        config.stash[guard_key].uninstall()
+
+
+def _project_path(config: pytest.Config) -> Path:
+    """--project is relative to where pytest was started; the ini default to the project's root."""
+    given = config.getoption("project")
+    if given:
+        return (Path(config.invocation_params.dir) / given).resolve()
+    return (config.rootpath / config.getini("project")).resolve()
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def graded_module(config: pytest.Config) -> ModuleType:
+    """The student's module, imported once per run; a file that does not import is a Verdict for every check."""
+    if project_key not in config.stash:
+        loaded = loader.load(config.stash[project_path_key])
+        config.stash[project_key] = loaded
+        if isinstance(loaded, loader.LoadFailure):
+            config.stash[grade_key].load_error = loaded.message
+    loaded = config.stash[project_key]
+    if isinstance(loaded, loader.LoadFailure):
+        raise Verdict(NOT_IMPORTED.format(path=_shown(loaded.path), why=loaded.message))
+    return loaded
+
+
+def graded_item(node: pytest.Item) -> str | None:
+    """The catalogue id a check grades, or None for a test outside checks/ (the maintainers' own)."""
+    if CHECKS_DIR not in Path(node.path).parents:
+        return None
+    markers = list(node.iter_markers("item"))
+    ids = [m.args[0] for m in markers if m.args]
+    if len(ids) != 1 or ids[0] not in catalogue.BY_ID:
+        raise pytest.UsageError(
+            f"{node.nodeid}: every check needs exactly one @pytest.mark.item(ID) marker with an id "
+            f"from the catalogue ({', '.join(catalogue.BY_ID)}); found {ids or 'none'}"
+        )
+    return ids[0]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for node in items:
+        graded_item(node)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"grading: {_shown(config.stash[project_path_key])}"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item) -> None:
+    """Open a check's result as it starts, so that even a crash in its setup is recorded."""
+    item_id = graded_item(item)
+    if item_id is not None:
+        check = CheckResult(name=item.name, item_id=item_id, outcome=Outcome.ERROR, message="did not finish")
+        item.config.stash[checks_key][item.nodeid] = check
+        item.config.stash[grade_key].add(check)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Replace the traceback of a named mistake with its message and the item's hint, and record the outcome."""
+    report = yield
+    item_id = graded_item(item)
+    if item_id is None:
+        return report
+    if report.failed and call.excinfo is not None:
+        error = call.excinfo.value
+        hint = f"\nHint: {catalogue.item(item_id).hint}"
+        if isinstance(error, Verdict):
+            report.longrepr = str(error) + hint
+        elif "Timeout" in str(error) and "pytest-timeout" in str(error):
+            report.longrepr = TIMED_OUT.format(seconds=_timeout_of(item)) + hint
+    _record(item.config.stash[checks_key][item.nodeid], report)
+    return report
+
+
+def _timeout_of(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("timeout")
+    return float(marker.args[0]) if marker and marker.args else float(item.config.getini("timeout") or 0)
+
+
+def _record(check: CheckResult, report: pytest.TestReport) -> None:
+    """Keep the verdict that matters: a failed setup or teardown makes the check an error."""
+    if report.when != "call" and report.passed:
+        return
+    if report.failed:
+        outcome = Outcome.FAILED if report.when == "call" else Outcome.ERROR
+    elif report.skipped:
+        outcome = Outcome.SKIPPED
+    else:
+        outcome = Outcome.PASSED
+    if report.when == "teardown" and check.outcome is not Outcome.PASSED:
+        return  # the call's own failure says more than its teardown's
+    check.outcome, check.message = outcome, _message(report)
+
+
+def _message(report: pytest.TestReport) -> str:
+    if report.passed:
+        return ""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):  # a skip: (file, line, reason)
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    path = config.getoption("grade_json")
+    if path:
+        reports.write_json(config.stash[grade_key], Path(config.invocation_params.dir) / path)
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    grade = config.stash[grade_key]
+    if not any(r.checks for r in grade.items) and not grade.load_error:
+        return
+    terminalreporter.section("Scorecard", sep="=", bold=True)
+    for line in reports.scorecard(grade):
+        terminalreporter.write_line(line)

@@ -1,0 +1,128 @@
+"""Measures what student code did: requests in flight over time, sessions opened and closed, blocking calls."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+from unittest import mock
+
+import aiohttp
+
+
+@dataclass
+class Span:
+    """One request as the stand-in server saw it: when it arrived and when it was answered."""
+
+    client: str  # "aiohttp" or "requests"
+    path: str
+    start: float
+    end: float | None = None
+    outcome: str = "pending"
+
+
+@dataclass
+class Probe:
+    """Everything one check measures; times are seconds since the probe was made."""
+
+    t0: float = field(default_factory=time.perf_counter)
+    spans: list[Span] = field(default_factory=list)
+    blocking: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    sessions: list[aiohttp.ClientSession] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def now(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def begin(self, client: str, path: str) -> Span:
+        span = Span(client, path, self.now())
+        with self._lock:
+            self.spans.append(span)
+        return span
+
+    def finish(self, span: Span, outcome: str) -> None:
+        span.end, span.outcome = self.now(), outcome
+
+    def mark(self) -> int:
+        """A bookmark: measures taken `since` it look only at requests made after it."""
+        return len(self.spans)
+
+    def since(self, mark: int = 0, client: str | None = None) -> list[Span]:
+        return [s for s in self.spans[mark:] if client is None or s.client == client]
+
+    # --- concurrency -----------------------------------------------------------------------
+
+    @staticmethod
+    def peak(spans: list[Span]) -> int:
+        """The most requests in flight at one instant (an end at the same instant as a start comes first)."""
+        events = []
+        for s in spans:
+            events.append((s.start, 1))
+            events.append((s.end if s.end is not None else float("inf"), -1))
+        in_flight = best = 0
+        for _, step in sorted(events):
+            in_flight += step
+            best = max(best, in_flight)
+        return best
+
+    @staticmethod
+    def slowest_refill(spans: list[Span]) -> float:
+        """The longest wait between a request ending and the next one starting, while some had not started.
+
+        A limiter that lets the next request go as soon as one finishes keeps this near zero;
+        one that waits for a whole group to finish shows the spread of the group's delays.
+        """
+        if not spans:
+            return 0.0
+        last_start = max(s.start for s in spans)
+        starts = sorted(s.start for s in spans)
+        worst = 0.0
+        for s in spans:
+            if s.end is None or s.end >= last_start:
+                continue
+            following = next(t for t in starts if t >= s.end)
+            worst = max(worst, following - s.end)
+        return worst
+
+    @staticmethod
+    def duration(spans: list[Span]) -> float:
+        ends = [s.end for s in spans if s.end is not None]
+        return (max(ends) - min(s.start for s in spans)) if spans and ends else 0.0
+
+    # --- sessions --------------------------------------------------------------------------
+
+    def open_sessions(self) -> list[aiohttp.ClientSession]:
+        return [s for s in self.sessions if not s.closed]
+
+    def track_sessions(self) -> Iterator[None]:
+        """Count every ClientSession made while active, however the student makes it."""
+        original_init = aiohttp.ClientSession.__init__
+        probe = self
+
+        def counting_init(session: aiohttp.ClientSession, *args: Any, **kwargs: Any) -> None:
+            original_init(session, *args, **kwargs)
+            probe.sessions.append(session)
+
+        return mock.patch.object(aiohttp.ClientSession, "__init__", counting_init)
+
+    # --- the picture -----------------------------------------------------------------------
+
+    def timeline(self, spans: list[Span], width: int = 48, rows: int = 12) -> str:
+        """A compact ASCII picture of the requests: one row each, time across."""
+        if not spans:
+            return "    (no requests were made)"
+        t_start = min(s.start for s in spans)
+        t_end = max((s.end if s.end is not None else self.now()) for s in spans)
+        scale = width / max(t_end - t_start, 1e-6)
+        shown = spans if len(spans) <= rows else spans[: rows - 2] + spans[-1:]
+        lines = []
+        for s in shown:
+            if s is spans[-1] and len(spans) > rows:
+                lines.append(f"    {'':>10}   ... {len(spans) - rows + 1} more requests ...")
+            a = int((s.start - t_start) * scale)
+            b = max(a + 1, int(((s.end if s.end is not None else t_end) - t_start) * scale))
+            lines.append(f"    {s.path:>10} |{' ' * a}{'#' * (b - a)}{' ' * (width - b)}|")
+        lines.append(f"    {'':>10}  0 s{' ' * (width - 8)}{t_end - t_start:.2f} s")
+        return "\n".join(lines)

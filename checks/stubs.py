@@ -1,0 +1,197 @@
+"""A JSONPlaceholder stand-in behind aioresponses and responses, with latency and faults chosen per path.
+
+No request made while a check runs reaches a network: aiohttp requests are answered by
+aioresponses, requests calls by responses, and both ask the same `FakeAPI` what to send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import re
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import requests
+import responses
+from aioresponses import CallbackResult, aioresponses
+
+from checks import guard
+from checks.compat import StubResponse
+from checks.probe import Probe
+
+STUB_BASE = "http://api.grader.test"
+"""Where the checks point BASE_URL: a name that cannot resolve, should anything ever try."""
+
+POST_COUNT, USER_COUNT = 100, 10
+
+_WORDS = (
+    "async await gather session socket latency request reply batch queue worker "
+    "limit token timeout retry signal buffer stream window packet header cursor"
+).split()
+
+
+def post(post_id: int) -> dict[str, Any]:
+    """The stand-in's post `post_id`: same shape as the public API's, text made up here."""
+    words = [_WORDS[(post_id * k + 3) % len(_WORDS)] for k in range(1, 6)]
+    return {
+        "userId": (post_id - 1) // 10 + 1,
+        "id": post_id,
+        "title": " ".join(words[:3]) + f" {post_id}",
+        "body": "\n".join(" ".join(words[i:] + words[:i]) for i in range(4)),
+    }
+
+
+def user(user_id: int) -> dict[str, Any]:
+    name = f"{_WORDS[user_id % len(_WORDS)].title()} {_WORDS[(user_id * 7) % len(_WORDS)].title()}"
+    handle = name.lower().replace(" ", ".")
+    return {"id": user_id, "name": name, "username": handle, "email": f"{handle}@example.test"}
+
+
+_ROUTES = (
+    (re.compile(r"/posts/(\d+)"), post, POST_COUNT),
+    (re.compile(r"/users/(\d+)"), user, USER_COUNT),
+)
+
+_current_session: contextvars.ContextVar[aiohttp.ClientSession | None] = contextvars.ContextVar(
+    "current_session", default=None
+)
+
+DROPPED = "dropped"
+
+
+@dataclass
+class FakeAPI:
+    """What the stand-in answers, per path: a delay, and optionally an error status or a dropped connection."""
+
+    probe: Probe
+    base: str = STUB_BASE
+    default_delay: float = 0.0
+    sync_delay: float | None = None  # for requests calls, when it should differ from aiohttp's
+    delays: dict[str, float] = field(default_factory=dict)
+    faults: dict[str, int | str] = field(default_factory=dict)
+
+    # --- what to answer ------------------------------------------------------------------
+
+    def answer(self, url: str, client: str = "aiohttp") -> tuple[float, int | str, Any]:
+        """(delay, status or DROPPED, JSON body) for one requested URL."""
+        path = self.path_of(url)
+        fallback = self.sync_delay if client == "requests" and self.sync_delay is not None else self.default_delay
+        delay = self.delays.get(path, fallback)
+        fault = self.faults.get(path)
+        if fault is not None:
+            return delay, fault, {}
+        for pattern, make, count in _ROUTES:
+            found = pattern.fullmatch(path)
+            if found and 1 <= int(found.group(1)) <= count:
+                return delay, 200, make(int(found.group(1)))
+        return delay, 404, {}
+
+    def path_of(self, url: str) -> str:
+        return urlsplit(str(url)).path
+
+    def served(self, url: str) -> bool:
+        return str(url).startswith(self.base + "/")
+
+    def refuse(self, url: str) -> str:
+        self.probe.unexpected.append(str(url))
+        return (
+            f"the grader's stand-in API does not serve {url} "
+            f"(BASE_URL points at {self.base} while you are graded)"
+        )
+
+    # --- aiohttp, through aioresponses -----------------------------------------------------
+
+    async def _aiohttp_reply(self, url: Any, **kwargs: Any) -> CallbackResult:
+        if not self.served(url):
+            raise aiohttp.ClientConnectionError(self.refuse(url))
+        delay, status, body = self.answer(url)
+        deadline = _client_deadline(kwargs.get("timeout"))
+        span = self.probe.begin("aiohttp", self.path_of(url))
+        try:
+            if deadline is not None and deadline < delay:
+                await asyncio.sleep(deadline)
+                span.outcome = "timeout"
+                raise asyncio.TimeoutError()
+            await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            span.outcome = "cancelled"
+            raise
+        finally:
+            self.probe.finish(span, span.outcome if span.outcome != "pending" else str(status))
+        if status == DROPPED:
+            raise aiohttp.ServerDisconnectedError()
+        return CallbackResult(status=status, payload=body, response_class=StubResponse)
+
+    # --- requests, through responses -------------------------------------------------------
+
+    def _requests_reply(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        url = request.url or ""
+        if guard.in_event_loop():
+            self.probe.blocking.append(f"requests.{(request.method or 'get').lower()}({url})")
+        if not self.served(url):
+            raise requests.ConnectionError(self.refuse(url))
+        delay, status, body = self.answer(url, "requests")
+        span = self.probe.begin("requests", self.path_of(url))
+        try:
+            guard.real_sleep(delay)
+        finally:
+            self.probe.finish(span, str(status))
+        if status == DROPPED:
+            raise requests.ConnectionError("the stand-in server dropped the connection")
+        return int(status), {"Content-Type": "application/json"}, json.dumps(body)
+
+    # --- switching it on -------------------------------------------------------------------
+
+    def serve(self) -> ExitStack:
+        """Answer every aiohttp and requests call until the returned stack closes."""
+        stack = ExitStack()
+        stack.enter_context(self.probe.track_sessions())
+        mocked = stack.enter_context(_SessionAwareAioresponses())
+        mocked.get(re.compile(r".*"), callback=self._aiohttp_reply, repeat=True, response_class=StubResponse)
+        stubbed = stack.enter_context(responses.RequestsMock(assert_all_requests_are_fired=False))
+        stubbed.add_callback(responses.GET, re.compile(r".*"), callback=self._requests_reply)
+        return stack
+
+
+def descending(ids: list[int], slowest: float, fastest: float, route: str = "posts") -> dict[str, float]:
+    """Delays that shrink along the ids, so the first asked for is the last to arrive."""
+    step = (slowest - fastest) / max(len(ids) - 1, 1)
+    return {f"/{route}/{i}": slowest - k * step for k, i in enumerate(ids)}
+
+
+def _client_deadline(per_request: Any) -> float | None:
+    """The aiohttp ClientTimeout that applies to this request (the request's own, else its session's).
+
+    aioresponses answers before aiohttp's own timers start, so a student who bounds a request
+    with ClientTimeout instead of asyncio.wait_for would never see it fire; the stand-in
+    applies the same deadline itself. Only `total` and `sock_read` bound waiting for a reply.
+    """
+    timeout = per_request
+    if not isinstance(timeout, aiohttp.ClientTimeout):
+        session = _current_session.get()
+        timeout = session.timeout if session is not None else None
+    if not isinstance(timeout, aiohttp.ClientTimeout):
+        return None
+    bounds = [t for t in (timeout.total, timeout.sock_read) if t is not None and t > 0]
+    return min(bounds) if bounds else None
+
+
+class _SessionAwareAioresponses(aioresponses):
+    """aioresponses that also tells the reply callback which ClientSession asked.
+
+    The callback is given the request's arguments but not its session, and a session's own
+    ClientTimeout lives there. This is the only place that relies on aioresponses' private
+    `_request_mock` (0.7.x), which receives the session as its first argument.
+    """
+
+    async def _request_mock(self, orig_self: aiohttp.ClientSession, *args: Any, **kwargs: Any) -> Any:
+        token = _current_session.set(orig_self)
+        try:
+            return await super()._request_mock(orig_self, *args, **kwargs)
+        finally:
+            _current_session.reset(token)

@@ -1,0 +1,160 @@
+"""Checks for the base exercise and Alter 1: sync one at a time, async all at once, at 10 posts and at 50."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+
+from checks.harness import Harness, Run, short
+from checks.probe import Probe
+from checks.stubs import descending, post
+
+pytestmark = pytest.mark.timeout(20)
+
+TEN = list(range(1, 11))
+FIFTY = list(range(1, 51))
+
+NOT_ONE_AT_A_TIME = (
+    "{name}(): peak in flight {peak}, expected 1. The sync version is the baseline: does it wait "
+    "for each response before sending the next request?"
+)
+WRONG_CLIENT = "{name}() made {got} requests with the `{client}` library, expected {expected}."
+
+
+def expect_one_at_a_time(harness: Harness, run: Run, ids: list[int]) -> None:
+    requests_made = [s for s in run.spans if s.client == "requests"]
+    harness.expect(
+        len(requests_made) == len(ids),
+        WRONG_CLIENT.format(name=run.name, got=len(requests_made), client="requests", expected=len(ids)),
+    )
+    harness.expect(run.peak == 1, NOT_ONE_AT_A_TIME.format(name=run.name, peak=run.peak), run, picture=True)
+
+
+async def expect_async_batch(harness: Harness, ids: list[int]) -> None:
+    harness.api.delays = descending(ids, slowest=0.09, fastest=0.05)
+    run = await harness.call("fetch_async", ids)
+    harness.expect_no_blocking(run)
+    harness.expect_all_at_once(run, len(ids))
+    harness.expect_items(run, ids)
+    harness.expect_one_session(run)
+
+
+# --- base ----------------------------------------------------------------------------------
+
+
+@pytest.mark.item("base")
+def test_sync_fetches_one_post_at_a_time_in_order(harness: Harness) -> None:
+    harness.api.default_delay = 0.012
+    run = harness.call_sync("fetch_sync", TEN)
+    expect_one_at_a_time(harness, run, TEN)
+    harness.expect_items(run, TEN)
+
+
+@pytest.mark.item("base")
+async def test_fetch_one_returns_the_post_through_the_given_session(harness: Harness) -> None:
+    session = await harness.session()
+    try:
+        run = await harness.call("fetch_one", session, 7)
+    finally:
+        await session.close()
+    harness.expect_no_blocking(run)
+    harness.expect(
+        run.sessions_opened == 0,
+        f"fetch_one() opened {run.sessions_opened} ClientSession(s) of its own; expected it to use the session it is given.",
+    )
+    harness.expect(len(run.spans) == 1, f"fetch_one(session, 7) made {len(run.spans)} requests, expected 1.")
+    harness.expect(
+        run.value == post(7), f"fetch_one(session, 7) returned {short(run.value)}; expected post 7's JSON as a dict."
+    )
+
+
+@pytest.mark.item("base")
+async def test_async_sends_every_request_before_any_returns(harness: Harness) -> None:
+    await expect_async_batch(harness, TEN)
+
+
+MAIN_FORMAT = (
+    "main({count}) should print a 'Fetched post N' line for each of posts 1 to {count} in each run, "
+    "then 'Sync total: ~S seconds for {count} requests' and 'Async total: ~S seconds for {count} requests'"
+)
+
+
+def expect_main_output(harness: Harness, output: str, run: Run, count: int) -> None:
+    """Two runs printed in order, each naming every post, and the requests really made that way."""
+    sync_total = re.search(r"Sync total: ~?\s*[\d.]+\s*seconds? for (\d+) requests?", output)
+    async_total = re.search(r"Async total: ~?\s*[\d.]+\s*seconds? for (\d+) requests?", output)
+    expected = MAIN_FORMAT.format(count=count)
+    harness.expect(sync_total is not None, f"{expected}; no 'Sync total' line was printed.")
+    harness.expect(async_total is not None, f"{expected}; no 'Async total' line was printed.")
+    assert sync_total and async_total
+    harness.expect(sync_total.start() < async_total.start(), f"{expected}; the async total came before the sync one.")
+    for label, total, section in (
+        ("sync", sync_total, output[: sync_total.start()]),
+        ("async", async_total, output[sync_total.end() : async_total.start()]),
+    ):
+        named = {int(n) for n in re.findall(r"Fetched post (\d+)", section)}
+        missing = sorted(set(range(1, count + 1)) - named)
+        harness.expect(
+            not missing and int(total.group(1)) == count,
+            f"{expected}; the {label} run named {len(named & set(range(1, count + 1)))} of the {count} posts "
+            f"and its total line says {total.group(1)} requests.",
+        )
+    sync_spans = [s for s in run.spans if s.client == "requests"]
+    async_spans = [s for s in run.spans if s.client == "aiohttp"]
+    harness.expect(
+        len(sync_spans) == count and len(async_spans) == count,
+        f"main({count}) made {len(sync_spans)} requests with `requests` and {len(async_spans)} with aiohttp; "
+        f"expected {count} of each (one sync run, one async run).",
+    )
+    harness.expect(
+        Probe.peak(sync_spans) == 1, f"main({count}): the sync run had more than one request in flight at once."
+    )
+    peak_async = Probe.peak(async_spans)
+    harness.expect(
+        peak_async == count,
+        f"main({count}): the async run's peak in flight was {peak_async}, expected {count} (all at once).",
+    )
+
+
+@pytest.mark.item("base")
+def test_main_prints_a_sync_run_then_an_async_run(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    harness.api.sync_delay, harness.api.default_delay = 0.002, 0.04
+    run = harness.call_sync("main")
+    expect_main_output(harness, capsys.readouterr().out, run, 10)
+
+
+# --- alter-1 -------------------------------------------------------------------------------
+
+
+@pytest.mark.item("alter-1")
+def test_main_fetches_the_count_it_is_given(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    harness.api.sync_delay, harness.api.default_delay = 0.001, 0.05
+    run = harness.call_sync("main", 50)
+    expect_main_output(harness, capsys.readouterr().out, run, 50)
+
+
+@pytest.mark.item("alter-1")
+def test_command_line_count_reaches_main(
+    harness: Harness, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python project.py 50` runs the file afresh, so its own BASE_URL is served for this check."""
+    harness.api.base = harness.original_base_url
+    harness.api.sync_delay, harness.api.default_delay = 0.001, 0.05
+    monkeypatch.setattr(sys, "argv", [str(harness.path), "50"])
+    run = harness.run_as_script()
+    expect_main_output(harness, capsys.readouterr().out, run, 50)
+
+
+@pytest.mark.item("alter-1")
+def test_sync_fetches_fifty_posts_one_at_a_time(harness: Harness) -> None:
+    harness.api.default_delay = 0.002
+    run = harness.call_sync("fetch_sync", FIFTY)
+    expect_one_at_a_time(harness, run, FIFTY)
+    harness.expect_items(run, FIFTY)
+
+
+@pytest.mark.item("alter-1")
+async def test_async_fetches_fifty_posts_at_once(harness: Harness) -> None:
+    await expect_async_batch(harness, FIFTY)

@@ -19,6 +19,11 @@ def project(pytestconfig: pytest.Config) -> ModuleType:
     return graded_module(pytestconfig)
 
 
+@pytest.fixture(scope="session")
+def project_path(pytestconfig: pytest.Config) -> Path:
+    return Path(pytestconfig.stash[project_path_key])
+
+
 @pytest.fixture
 def harness(project: ModuleType, pytestconfig: pytest.Config, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
     """A fresh probe and stand-in per check: aioresponses never forgets a request it has seen."""

@@ -170,9 +170,11 @@ class Harness:
 
     # --- the expectations most checks share --------------------------------------------------
 
-    def expect_items(self, run: Run, ids: list[int], make: Callable[[int], Any] = post, what: str = "post") -> None:
-        """The result holds exactly `make(id)` for each id, in the order of the ids."""
-        got = run.value
+    def expect_items(
+        self, run: Run, ids: list[int], make: Callable[[int], Any] = post, what: str = "post", got: Any = None
+    ) -> None:
+        """The result (or `got`, a part of it) holds exactly `make(id)` for each id, in the order of the ids."""
+        got = run.value if got is None else got
         if not isinstance(got, (list, tuple)):
             raise self.fail(f"{run.name}() returned {short(got)}; expected a list of {len(ids)} {what}s.")
         got = list(got)

@@ -32,7 +32,8 @@ def scorecard(grade: Grade) -> list[str]:
     if upcoming is not None:
         lines += ["", f"Next: {upcoming.item.id} ({upcoming.item.title})", f"  Hint: {upcoming.item.hint}"]
     elif grade.score == grade.max_score:
-        lines += ["", "Every item passes. Well done: now answer the Explain-it questions in ANSWERS.md."]
+        explained = all(r.status != "ungraded" or all(c.outcome is Outcome.PASSED for c in r.checks) for r in grade.items)
+        lines += ["", "Every item passes." + ("" if explained else " Now answer the Explain-it questions in ANSWERS.md.")]
     return lines
 
 

@@ -12,6 +12,7 @@ import json
 import re
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -125,7 +126,8 @@ class FakeAPI:
             self.probe.finish(span, span.outcome if span.outcome != "pending" else str(status))
         if status == DROPPED:
             raise aiohttp.ServerDisconnectedError()
-        return CallbackResult(status=status, payload=body, response_class=StubResponse)
+        reason = HTTPStatus(int(status)).phrase  # aiohttp's raise_for_status() asserts there is one
+        return CallbackResult(status=status, payload=body, reason=reason, response_class=StubResponse)
 
     # --- requests, through responses -------------------------------------------------------
 

@@ -1,0 +1,126 @@
+"""Checks for Alter 2 (a cap on requests in flight) and Alter 3 (two endpoints in one batch)."""
+
+from __future__ import annotations
+
+import pytest
+
+from checks.harness import Harness, timing
+from checks.probe import Probe
+from checks.stubs import descending, user
+
+pytestmark = pytest.mark.timeout(20)
+
+TWELVE = list(range(1, 13))
+
+OVER_THE_CAP = "fetch_async_limited({args}): peak in flight {peak}, expected exactly {expected}. {why}"
+SLOW_REFILL = (
+    "fetch_async_limited(max_concurrent={cap}): after a request finished, the next one waited "
+    "{gap:.2f} s to start although only {cap} were allowed at once. Does each group wait for its "
+    "slowest request before the next group starts? A semaphore lets the next one in straight away."
+)
+REFILL_TOLERANCE = 0.06
+"""Seconds a freed slot may stay empty. A group-by-group limiter leaves it empty for 0.12 s here."""
+
+
+async def expect_capped(harness: Harness, ids: list[int], cap: int | None) -> None:
+    expected = min(cap or 5, len(ids))
+    harness.api.default_delay = 0.04
+    run = await (
+        harness.call("fetch_async_limited", ids)
+        if cap is None
+        else harness.call("fetch_async_limited", ids, max_concurrent=cap)
+    )
+    harness.expect_no_blocking(run)
+    why = (
+        "Is the semaphore shared by every request, and sized by max_concurrent?"
+        if run.peak > expected
+        else "Are the requests started together and held back only by the limit?"
+    )
+    harness.expect(
+        run.peak == expected,
+        OVER_THE_CAP.format(
+            args=f"{len(ids)} ids, " + (f"max_concurrent={cap}" if cap else "default max_concurrent"),
+            peak=run.peak,
+            expected=expected,
+            why=why,
+        ),
+        run,
+        picture=True,
+    )
+    harness.expect_items(run, ids)
+    harness.expect_one_session(run)
+
+
+@pytest.mark.item("alter-2")
+async def test_limited_never_exceeds_the_cap(harness: Harness) -> None:
+    await expect_capped(harness, TWELVE, 3)
+
+
+@pytest.mark.item("alter-2")
+async def test_limited_defaults_to_five_at_once(harness: Harness) -> None:
+    await expect_capped(harness, TWELVE, None)
+
+
+@pytest.mark.item("alter-2")
+async def test_limited_with_room_for_every_request(harness: Harness) -> None:
+    await expect_capped(harness, [1, 2, 3, 4], 10)
+
+
+@pytest.mark.item("alter-2")
+async def test_limited_starts_the_next_request_as_one_finishes(harness: Harness) -> None:
+    # In every group of three, one request is slow and two are quick.
+    harness.api.delays = {f"/posts/{i}": 0.16 if i % 3 == 1 else 0.04 for i in TWELVE}
+    run = await harness.call("fetch_async_limited", TWELVE, max_concurrent=3)
+    gap = Probe.slowest_refill(run.spans)
+    harness.expect(
+        run.peak <= 3 and gap <= REFILL_TOLERANCE, SLOW_REFILL.format(cap=3, gap=gap), run, picture=True
+    )
+    harness.expect_items(run, TWELVE)
+
+
+# --- alter-3 -------------------------------------------------------------------------------
+
+
+@pytest.mark.item("alter-3")
+async def test_two_endpoints_are_fetched_in_one_batch(harness: Harness) -> None:
+    post_ids, user_ids = [1, 2, 3, 4, 5, 6], [3, 1, 4]
+    harness.api.delays = {
+        **descending(post_ids, slowest=0.09, fastest=0.05),
+        **descending(user_ids, slowest=0.08, fastest=0.05, route="users"),
+    }
+    run = await harness.call("fetch_two_endpoints", post_ids, user_ids)
+    harness.expect_no_blocking(run)
+    routes = sorted({s.path.split("/")[1] for s in run.spans})
+    harness.expect(
+        routes == ["posts", "users"], f"fetch_two_endpoints() asked for /{' and /'.join(routes) or 'nothing'}; expected /posts and /users."
+    )
+    harness.expect(
+        run.peak == len(post_ids) + len(user_ids),
+        f"fetch_two_endpoints(): peak in flight {run.peak}, expected {len(post_ids) + len(user_ids)} "
+        f"(every post and user request together). {timing(run)}. Are the two endpoints fetched one after the "
+        "other instead of in a single gather()?",
+        run,
+        picture=True,
+    )
+    value = run.value
+    harness.expect(
+        isinstance(value, (tuple, list)) and len(value) == 2,
+        f"fetch_two_endpoints() returned {type(value).__name__} of length "
+        f"{len(value) if hasattr(value, '__len__') else '?'}; expected a pair (posts, users).",
+    )
+    posts, users = value
+    harness.expect_items(run, post_ids, got=posts)
+    harness.expect_items(run, user_ids, make=user, what="user", got=users)
+    harness.expect_one_session(run)
+
+
+@pytest.mark.item("alter-3")
+async def test_two_endpoints_default_to_users_one_to_five(harness: Harness) -> None:
+    harness.api.default_delay = 0.02
+    run = await harness.call("fetch_two_endpoints", [2])
+    value = run.value
+    harness.expect(
+        isinstance(value, (tuple, list)) and len(value) == 2,
+        f"fetch_two_endpoints([2]) returned {type(value).__name__}; expected a pair (posts, users).",
+    )
+    harness.expect_items(run, [1, 2, 3, 4, 5], make=user, what="user", got=value[1])

@@ -1,0 +1,112 @@
+"""Checks for the Break items: a hand-made session, a missing post, and a timeout far too short."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+import requests
+
+from checks.harness import Harness, short
+from checks.stubs import descending
+
+pytestmark = pytest.mark.timeout(20)
+
+TEN = list(range(1, 11))
+MISSING = 9999  # the stand-in has 100 posts; like the real API it answers 404 with {} beyond them
+
+MANUAL_LEFT_OPEN = (
+    "fetch_async_manual_session() returned with its ClientSession still open: aiohttp would "
+    "warn 'Unclosed client session' and the connections stay open. Who calls `await session.close()`?"
+)
+
+
+@pytest.mark.item("break-1")
+async def test_manual_session_works_and_is_closed_after_success(harness: Harness) -> None:
+    harness.api.delays = descending(TEN, slowest=0.08, fastest=0.04)
+    run = await harness.call("fetch_async_manual_session", TEN)
+    harness.expect_no_blocking(run)
+    harness.expect_all_at_once(run, len(TEN))
+    harness.expect_items(run, TEN)
+    harness.expect_one_session(run, left_open=MANUAL_LEFT_OPEN)
+
+
+SILENT_ERROR = (
+    "{call} returned {got} for {what} (the server answered HTTP {status}); expected it to raise "
+    "{expected}. Which call turns an error status into an exception?"
+)
+
+
+@pytest.mark.item("break-2")
+@pytest.mark.parametrize(("post_id", "status"), [(MISSING, 404), (3, 500)], ids=["missing-404", "broken-500"])
+async def test_fetch_one_raises_for_an_error_status(harness: Harness, post_id: int, status: int) -> None:
+    if status != 404:
+        harness.api.faults[f"/posts/{post_id}"] = status
+    session = await harness.session()
+    try:
+        run = await harness.attempt("fetch_one", session, post_id)
+    finally:
+        await session.close()
+    call = f"fetch_one(session, {post_id})"
+    what = "a post that does not exist" if status == 404 else "a post the server failed to produce"
+    harness.expect(
+        run.error is not None,
+        SILENT_ERROR.format(call=call, got=short(run.value), what=what, status=status, expected="aiohttp.ClientResponseError"),
+    )
+    harness.expect(
+        isinstance(run.error, aiohttp.ClientResponseError) and run.error.status == status,
+        f"{call} raised {type(run.error).__name__}: {run.error}; expected aiohttp.ClientResponseError with status {status}.",
+    )
+
+
+@pytest.mark.item("break-2")
+def test_fetch_sync_raises_for_a_missing_post(harness: Harness) -> None:
+    run = harness.attempt_sync("fetch_sync", [1, MISSING])
+    call = f"fetch_sync([1, {MISSING}])"
+    harness.expect(
+        run.error is not None,
+        SILENT_ERROR.format(call=call, got=short(run.value), what="a post that does not exist", status=404, expected="requests.HTTPError"),
+    )
+    harness.expect(
+        isinstance(run.error, requests.HTTPError),
+        f"{call} raised {type(run.error).__name__}: {run.error}; expected requests.HTTPError.",
+    )
+
+
+TINY = 0.001
+
+
+@pytest.mark.item("break-3")
+async def test_tiny_timeout_fills_every_slot_with_timeout_error(harness: Harness) -> None:
+    ids = [1, 2, 3, 4, 5]
+    harness.api.default_delay = 0.05
+    run = await harness.call("fetch_async_with_timeout", ids, timeout=TINY)
+    harness.expect_no_blocking(run)
+    value = run.value
+    harness.expect(
+        isinstance(value, (list, tuple)) and len(value) == len(ids),
+        f"fetch_async_with_timeout({len(ids)} ids, timeout={TINY}) returned {short(value)}; expected a list "
+        f"with one slot per id.",
+    )
+    wrong = [(i, slot) for i, slot in zip(ids, value) if not isinstance(slot, TimeoutError)]
+    harness.expect(
+        not wrong,
+        f"fetch_async_with_timeout(timeout={TINY}): the slot for post {wrong[0][0] if wrong else ''} holds "
+        f"{short(wrong[0][1]) if wrong else ''}; expected a TimeoutError in every slot, since no request can "
+        "answer within a millisecond.",
+    )
+
+
+@pytest.mark.item("break-3")
+async def test_tiny_timeout_on_one_request_raises_timeout_error(harness: Harness) -> None:
+    harness.api.default_delay = 0.05
+    session = await harness.session()
+    try:
+        run = await harness.attempt("fetch_one_with_timeout", session, 1, TINY)
+    finally:
+        await session.close()
+    harness.expect(
+        isinstance(run.error, TimeoutError),
+        f"fetch_one_with_timeout(session, 1, {TINY}) "
+        + (f"raised {type(run.error).__name__}" if run.error else f"returned {short(run.value)}")
+        + "; expected it to raise TimeoutError.",
+    )

@@ -1,0 +1,157 @@
+"""Checks for the Fix items: failures kept in their slots, a deadline per request, a session closed in finally."""
+
+from __future__ import annotations
+
+import pytest
+
+from checks.harness import Harness, short, timing
+from checks.stubs import DROPPED, descending, post
+
+pytestmark = pytest.mark.timeout(20)
+
+EIGHT = list(range(1, 9))
+
+NOT_ISOLATED = (
+    "{name}(): the slot for post {post_id} ({failure}) holds {got}; expected the exception itself, "
+    "with every other slot holding its post."
+)
+
+
+async def expect_failures_in_their_slots(harness: Harness, ids: list[int], failures: dict[int, str], hint: str) -> None:
+    harness.api.delays = descending(ids, slowest=0.09, fastest=0.05)
+    run = await harness.attempt("fetch_async_safe", ids)
+    harness.expect(
+        run.error is None,
+        f"fetch_async_safe() raised {type(run.error).__name__} when {len(failures)} of {len(ids)} requests "
+        f"failed; expected a list with the exception in each failed slot. {hint}",
+    )
+    harness.expect_no_blocking(run)
+    value = run.value
+    harness.expect(
+        isinstance(value, (list, tuple)) and len(value) == len(ids),
+        f"fetch_async_safe({len(ids)} ids) returned {short(value)}; expected one slot per id.",
+    )
+    for post_id, slot in zip(ids, value):
+        if post_id in failures:
+            harness.expect(
+                isinstance(slot, Exception),
+                NOT_ISOLATED.format(name=run.name, post_id=post_id, failure=failures[post_id], got=short(slot)) + " " + hint,
+            )
+        else:
+            harness.expect(
+                slot == post(post_id),
+                f"fetch_async_safe(): the slot for post {post_id} holds {short(slot)}; expected that post, "
+                "since its request worked. Are the results in the order of the ids?",
+            )
+    harness.expect_all_at_once(run, len(ids))
+    harness.expect_one_session(run)
+
+
+@pytest.mark.item("fix-1")
+async def test_safe_batch_keeps_a_lost_connection_in_its_slot(harness: Harness) -> None:
+    harness.api.faults["/posts/3"] = DROPPED
+    await expect_failures_in_their_slots(
+        harness, EIGHT, {3: "connection dropped"}, "Does each request catch its own exception (any Exception)?"
+    )
+
+
+@pytest.mark.item("fix-1")
+async def test_safe_batch_keeps_error_statuses_in_their_slots(harness: Harness) -> None:
+    harness.api.faults["/posts/6"] = 500
+    ids = [1, 2, 9999, 4, 5, 6, 7, 8]
+    await expect_failures_in_their_slots(
+        harness,
+        ids,
+        {9999: "HTTP 404", 6: "HTTP 500"},
+        "An error status only becomes an exception if fetch_one raises for it (Break 2).",
+    )
+
+
+SLOW = 1.0
+DEADLINE = 0.15
+DEADLINE_MARGIN = 0.35
+"""Extra seconds the batch may take beyond its deadline; far below the slow requests' 1 s."""
+
+
+@pytest.mark.item("fix-2")
+async def test_slow_requests_time_out_while_the_rest_arrive(harness: Harness) -> None:
+    slow_ids = {2, 5}
+    harness.api.delays = {f"/posts/{i}": SLOW if i in slow_ids else 0.03 + 0.005 * i for i in EIGHT}
+    run = await harness.attempt("fetch_async_with_timeout", EIGHT, timeout=DEADLINE)
+    harness.expect(
+        run.error is None,
+        f"fetch_async_with_timeout(timeout={DEADLINE}) raised {type(run.error).__name__} when 2 of 8 posts "
+        "were too slow; expected their slots to hold TimeoutError and the rest their posts. Is the deadline "
+        "around the whole batch instead of around each request?",
+    )
+    harness.expect_no_blocking(run)
+    value = run.value
+    harness.expect(
+        isinstance(value, (list, tuple)) and len(value) == len(EIGHT),
+        f"fetch_async_with_timeout(8 ids) returned {short(value)}; expected one slot per id.",
+    )
+    for post_id, slot in zip(EIGHT, value):
+        if post_id in slow_ids:
+            harness.expect(
+                isinstance(slot, TimeoutError),
+                f"fetch_async_with_timeout(timeout={DEADLINE}): post {post_id} takes {SLOW:g} s, and its slot "
+                f"holds {short(slot)}; expected a TimeoutError.",
+            )
+        else:
+            harness.expect(
+                slot == post(post_id),
+                f"fetch_async_with_timeout(timeout={DEADLINE}): post {post_id} answers in time, but its slot "
+                f"holds {short(slot)}; expected the post. Does one slow request cancel the others?",
+            )
+    harness.expect_all_at_once(run, len(EIGHT))
+    harness.expect(
+        run.seconds <= DEADLINE + DEADLINE_MARGIN,
+        f"fetch_async_with_timeout(timeout={DEADLINE}) took {run.seconds:.2f} s; expected about {DEADLINE} s "
+        f"(the deadline), not the {SLOW:g} s the slow posts take. {timing(run)}.",
+        run,
+        picture=True,
+    )
+    harness.expect_one_session(run)
+
+
+@pytest.mark.item("fix-2")
+async def test_one_request_with_a_deadline(harness: Harness) -> None:
+    harness.api.delays = {"/posts/1": 0.02, "/posts/2": SLOW}
+    session = await harness.session()
+    try:
+        quick = await harness.call("fetch_one_with_timeout", session, 1, DEADLINE)
+        slow = await harness.attempt("fetch_one_with_timeout", session, 2, DEADLINE)
+    finally:
+        await session.close()
+    harness.expect(
+        quick.value == post(1),
+        f"fetch_one_with_timeout(session, 1, {DEADLINE}) returned {short(quick.value)}; expected post 1, which answers in 0.02 s.",
+    )
+    harness.expect(
+        isinstance(slow.error, TimeoutError),
+        f"fetch_one_with_timeout(session, 2, {DEADLINE}) on a post that takes {SLOW:g} s "
+        + (f"raised {type(slow.error).__name__}" if slow.error else f"returned {short(slow.value)}")
+        + "; expected TimeoutError.",
+    )
+    harness.expect(
+        slow.seconds <= DEADLINE + DEADLINE_MARGIN,
+        f"fetch_one_with_timeout(session, 2, {DEADLINE}) gave up after {slow.seconds:.2f} s; expected about {DEADLINE} s.",
+    )
+
+
+@pytest.mark.item("fix-3")
+async def test_manual_session_is_closed_when_a_request_fails(harness: Harness) -> None:
+    ids = [1, 2, 3, 4, 5, 6]
+    harness.api.faults["/posts/4"] = DROPPED
+    harness.api.default_delay = 0.03
+    run = await harness.attempt("fetch_async_manual_session", ids)
+    harness.expect(
+        run.sessions_opened == 1,
+        f"fetch_async_manual_session() opened {run.sessions_opened} ClientSessions, expected 1.",
+    )
+    harness.expect(
+        run.sessions_left_open == 0,
+        "fetch_async_manual_session(): when one request failed "
+        + (f"(it raised {type(run.error).__name__})" if run.error else "")
+        + ", the ClientSession was left open. Does a finally block close it on every path?",
+    )

@@ -44,6 +44,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[checks_key] = {}
     guard = config.stash[guard_key] = Guard()
     guard.install()
+    if _grading_only(config) and config.option.tbstyle == "auto":
+        # The scorecard carries every verdict; tracebacks stay one --tb=short away for maintainers.
+        config.option.tbstyle = "no"
+        config.option.reportchars = "N"
+
+
+def _grading_only(config: pytest.Config) -> bool:
+    """True when every path pytest was given is the checks (a student's or instructor's grading run)."""
+    paths = [Path(config.invocation_params.dir, a.split("::")[0]).resolve() for a in config.args]
+    return bool(paths) and all(p == CHECKS_DIR or CHECKS_DIR in p.parents for p in paths)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

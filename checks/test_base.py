@@ -76,8 +76,8 @@ async def test_async_sends_every_request_before_any_returns(harness: Harness) ->
 
 
 MAIN_FORMAT = (
-    "main({count}) should print a 'Fetched post N' line for each of posts 1 to {count} in each run, "
-    "then 'Sync total: ~S seconds for {count} requests' and 'Async total: ~S seconds for {count} requests'"
+    "Expected a 'Fetched post N' line for each of posts 1 to {count} in each run, each run ending with "
+    "'Sync total: ~S seconds for {count} requests' or 'Async total: ~S seconds for {count} requests'."
 )
 
 
@@ -86,10 +86,12 @@ def expect_main_output(harness: Harness, output: str, run: Run, count: int) -> N
     sync_total = re.search(r"Sync total: ~?\s*[\d.]+\s*seconds? for (\d+) requests?", output)
     async_total = re.search(r"Async total: ~?\s*[\d.]+\s*seconds? for (\d+) requests?", output)
     expected = MAIN_FORMAT.format(count=count)
-    harness.expect(sync_total is not None, f"{expected}; no 'Sync total' line was printed.")
-    harness.expect(async_total is not None, f"{expected}; no 'Async total' line was printed.")
+    harness.expect(sync_total is not None, f"main({count}) printed no 'Sync total' line. {expected}")
+    harness.expect(async_total is not None, f"main({count}) printed no 'Async total' line. {expected}")
     assert sync_total and async_total
-    harness.expect(sync_total.start() < async_total.start(), f"{expected}; the async total came before the sync one.")
+    harness.expect(
+        sync_total.start() < async_total.start(), f"main({count}) printed the async total before the sync one. {expected}"
+    )
     for label, total, section in (
         ("sync", sync_total, output[: sync_total.start()]),
         ("async", async_total, output[sync_total.end() : async_total.start()]),
@@ -98,8 +100,8 @@ def expect_main_output(harness: Harness, output: str, run: Run, count: int) -> N
         missing = sorted(set(range(1, count + 1)) - named)
         harness.expect(
             not missing and int(total.group(1)) == count,
-            f"{expected}; the {label} run named {len(named & set(range(1, count + 1)))} of the {count} posts "
-            f"and its total line says {total.group(1)} requests.",
+            f"main({count}): the {label} run printed {len(named & set(range(1, count + 1)))} of the {count} posts "
+            f"and its total line says {total.group(1)} requests. {expected}",
         )
     sync_spans = [s for s in run.spans if s.client == "requests"]
     async_spans = [s for s in run.spans if s.client == "aiohttp"]

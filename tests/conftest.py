@@ -1,0 +1,50 @@
+"""The maintainers' tests run the grader on known files, in-process, through pytest's own pytester."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parent.parent
+GRADED_IDS = ["base", "alter-1", "alter-2", "alter-3", "break-1", "break-2", "break-3", "fix-1", "fix-2", "fix-3"]
+
+
+@dataclass
+class Graded:
+    """One grading run: the JSON report, the terminal output and pytest's exit code."""
+
+    report: dict
+    output: str
+    exit_code: int
+
+    def status(self, item_id: str) -> str:
+        return self.item(item_id)["status"]
+
+    def item(self, item_id: str) -> dict:
+        return next(i for i in self.report["items"] if i["id"] == item_id)
+
+    def messages(self, item_id: str) -> str:
+        return "\n".join(c["message"] for c in self.item(item_id)["checks"])
+
+    def failed(self) -> set[str]:
+        return {i["id"] for i in self.report["items"] if i["status"] == "failed"}
+
+
+@pytest.fixture
+def grade(pytester: pytest.Pytester):
+    """Grade a file exactly as `pytest --project FILE --grade-json OUT` from the root would."""
+
+    def run(project: Path, *extra: str) -> Graded:
+        out = pytester.path / "grade.json"
+        result = pytester.runpytest_inprocess(
+            "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
+            f"--project={project}", f"--grade-json={out}", *extra, str(ROOT / "checks"),
+        )
+        return Graded(json.loads(out.read_text()), result.stdout.str(), int(result.ret))
+
+    return run

@@ -1,0 +1,47 @@
+"""Golden verdicts: every correct solution passes, the starter and every known-bad file fail exactly their items."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import GRADED_IDS, ROOT
+
+SOLUTIONS = [ROOT / "solutions" / "project.py", *sorted((ROOT / "solutions" / "alternatives").glob("*.py"))]
+SCENARIOS = sorted(p for p in (ROOT / "tests" / "scenarios").iterdir() if (p / "expected.json").is_file())
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem if p.parent.name == "alternatives" else "reference")
+def test_correct_solution_passes_every_item(grade, solution: Path) -> None:
+    graded = grade(solution)
+    failing = {i: graded.messages(i) for i in graded.failed()}
+    assert not failing, f"{solution.name} should pass everything; failing: {failing}"
+    assert graded.report["score"] == graded.report["max_score"] == 100
+    assert graded.exit_code == 0
+
+
+def test_starter_passes_base_and_fails_every_other_item_with_its_todo(grade) -> None:
+    graded = grade(ROOT / "starter" / "project.py")
+    assert graded.status("base") == "passed"
+    assert graded.failed() == set(GRADED_IDS) - {"base"}
+    for item_id in ("alter-2", "alter-3", "break-1", "break-3", "fix-1", "fix-2", "fix-3"):
+        assert "still a TODO" in graded.messages(item_id), item_id
+    assert "printed 10 of the 50 posts" in graded.messages("alter-1")
+    assert "returned {}" in graded.messages("break-2")
+    assert "Next: alter-1" in graded.output
+    assert graded.item("explain")["status"] == "ungraded"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
+def test_known_bad_file_fails_exactly_its_items(grade, scenario: Path) -> None:
+    expected = json.loads((scenario / "expected.json").read_text())
+    graded = grade(scenario / "project.py")
+    assert graded.failed() == set(expected["failed"]), (
+        f"{expected['description']}\nexpected to fail {sorted(expected['failed'])}, failed {sorted(graded.failed())}\n"
+        + "\n".join(f"[{i}] {graded.messages(i)}" for i in sorted(graded.failed() ^ set(expected["failed"])))
+    )
+    for item_id, fragment in expected.get("messages", {}).items():
+        assert fragment in graded.messages(item_id), (item_id, graded.messages(item_id))
+    assert "Traceback (most recent call last)" not in graded.output

@@ -16,7 +16,8 @@ import aiohttp
 
 from checks.loader import describe, location
 from checks.probe import Probe, Span
-from checks.stubs import FakeAPI, post
+from checks.data import post
+from checks.stubs import FakeAPI
 
 CALL_LIMIT = 5.0
 """Seconds a single student call may take before the check gives up on it (pytest-timeout is the backstop)."""

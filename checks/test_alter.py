@@ -6,7 +6,8 @@ import pytest
 
 from checks.harness import Harness, timing
 from checks.probe import Probe
-from checks.stubs import descending, user
+from checks.data import user
+from checks.stubs import descending
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -9,7 +9,8 @@ import pytest
 
 from checks.harness import Harness, Run, short
 from checks.probe import Probe
-from checks.stubs import descending, post
+from checks.data import post
+from checks.stubs import descending
 
 pytestmark = pytest.mark.timeout(20)
 

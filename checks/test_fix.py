@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from checks.harness import Harness, short, timing
-from checks.stubs import DROPPED, descending, post
+from checks.data import post
+from checks.stubs import DROPPED, descending
 
 pytestmark = pytest.mark.timeout(20)
 

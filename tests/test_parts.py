@@ -16,7 +16,8 @@ from checks.compat import StubResponse
 from checks.guard import Guard
 from checks.probe import Probe, Span
 from checks.results import CheckResult, Grade, Outcome
-from checks.stubs import FakeAPI, post
+from checks.data import post
+from checks.stubs import FakeAPI
 from tests.conftest import GRADED_IDS
 
 

@@ -9,7 +9,7 @@ from typing import Iterator
 import pytest
 
 from checks.harness import Harness
-from checks.plugin import graded_module, guard_key, project_path_key
+from checks.plugin import graded_module, guard_key, hung_key, project_path_key
 from checks.probe import Probe
 from checks.stubs import FakeAPI
 
@@ -29,7 +29,9 @@ def harness(project: ModuleType, pytestconfig: pytest.Config, monkeypatch: pytes
     """A fresh probe and stand-in per check: aioresponses never forgets a request it has seen."""
     api = FakeAPI(Probe())
     original_base_url = getattr(project, "BASE_URL", "https://jsonplaceholder.typicode.com")
-    grader = Harness(project, Path(pytestconfig.stash[project_path_key]), api, str(original_base_url))
+    grader = Harness(
+        project, Path(pytestconfig.stash[project_path_key]), api, str(original_base_url), pytestconfig.stash[hung_key]
+    )
     monkeypatch.setattr(project, "BASE_URL", api.base, raising=False)
     guard = pytestconfig.stash[guard_key]
     guard.probe = api.probe

@@ -47,9 +47,13 @@ class Run:
 class Harness:
     """The student's module, the stand-in API and its probe, for one check."""
 
-    def __init__(self, project: ModuleType, path: Path, api: FakeAPI, original_base_url: str) -> None:
+    def __init__(
+        self, project: ModuleType, path: Path, api: FakeAPI, original_base_url: str, hung: set[str] | None = None
+    ) -> None:
         self.project, self.path, self.api, self.probe = project, path, api, api.probe
         self.original_base_url = original_base_url
+        self.hung = hung if hung is not None else set()  # functions that never returned: shared by a run's checks
+        self.running: str | None = None
 
     def function(self, name: str) -> Callable[..., Any]:
         found = getattr(self.project, name, None)
@@ -70,65 +74,60 @@ class Harness:
         fn = self.function(name)
         if not inspect.iscoroutinefunction(fn):
             raise Verdict(f"{name}() must be defined with `async def`, so that it can be awaited.")
-        mark, sessions_before = self.probe.mark(), len(self.probe.sessions)
-        with _quiet_collector():
-            started = self.probe.now()
-            value, error = None, None
+        with self._measuring(name) as call:
             try:
                 async with asyncio.timeout(CALL_LIMIT) as limit:
-                    value = await fn(*args, **kwargs)
-            except TimeoutError as raised:
-                if limit.expired():
-                    raise Verdict(self._with_context(f"{name}() did not finish within {CALL_LIMIT:g} s. Is something awaited that never completes?")) from None
-                error = raised
-            except (Exception, asyncio.CancelledError) as raised:
-                error = raised
-            seconds = self.probe.now() - started
-        return await self._finish(name, mark, sessions_before, value, error, seconds)
+                    call.value = await fn(*args, **kwargs)
+            except TimeoutError:
+                if not limit.expired():
+                    raise  # the student's own TimeoutError: a result like any other
+                call.expired = True
+        if call.expired:
+            self.hung.add(name)
+            raise self.fail(f"{name}() did not finish within {CALL_LIMIT:g} s. Is something awaited that never completes?")
+        for leaked in call.left_open(self.probe):  # measured already; closed so no warning leaks into later checks
+            await leaked.close()
+        return call.run
 
     def attempt_sync(self, name: str, *args: Any, **kwargs: Any) -> Run:
-        """Call plain student function `name` (pytest-timeout bounds it, since a thread cannot be interrupted)."""
+        """Call plain student function `name`; only pytest-timeout can stop it if it never returns."""
         fn = self.function(name)
-        mark, sessions_before = self.probe.mark(), len(self.probe.sessions)
-        with _quiet_collector():
-            started = self.probe.now()
-            value, error = None, None
-            try:
-                value = fn(*args, **kwargs)
-                if inspect.iscoroutine(value):
-                    value = asyncio.run(value)
-            except Exception as raised:
-                error = raised
-            seconds = self.probe.now() - started
-        _still_todo(name, error)
-        opened = self.probe.sessions[sessions_before:]
-        return Run(name, value, error, seconds, self.probe.since(mark), len(opened), sum(not s.closed for s in opened))
+        with self._measuring(name) as call:
+            call.value = fn(*args, **kwargs)
+            if inspect.iscoroutine(call.value):
+                call.value = asyncio.run(call.value)
+        return call.run
 
     def run_as_script(self) -> Run:
         """Run the graded file as `python project.py ...` would (sys.argv is the caller's to set)."""
-        mark, sessions_before = self.probe.mark(), len(self.probe.sessions)
-        error = None
-        with _quiet_collector():
-            started = self.probe.now()
+        with self._measuring("the script") as call:
             try:
                 runpy.run_path(str(self.path), run_name="__main__")
             except SystemExit as exited:
                 if exited.code not in (None, 0):
-                    error = exited
-            except Exception as raised:
-                error = raised
-            seconds = self.probe.now() - started
-        opened = self.probe.sessions[sessions_before:]
-        run = Run("the script", None, error, seconds, self.probe.since(mark), len(opened), sum(not s.closed for s in opened))
-        return self.succeeded(run)
+                    raise
+        return self.succeeded(call.run)
 
-    async def _finish(self, name: str, mark: int, sessions_before: int, value: Any, error: Any, seconds: float) -> Run:
-        opened = self.probe.sessions[sessions_before:]
-        left_open = [s for s in opened if not s.closed]
-        for leaked in left_open:  # measured; now tidy up so no warning leaks into later checks
-            await leaked.close()
-        _still_todo(name, error)
-        return Run(name, value, error, seconds, self.probe.since(mark), len(opened), len(left_open))
+    @contextmanager
+    def _measuring(self, name: str) -> Iterator[_Call]:
+        """Time a student call with the collector quiet, and keep what it raised instead of raising it."""
+        if name in self.hung:
+            raise Verdict(HUNG_BEFORE.format(name=name))
+        call = _Call(name, self.probe.mark(), len(self.probe.sessions), self.probe.now())
+        self.running = name  # left set if pytest-timeout interrupts the call: the plugin reads it
+        with _quiet_collector():
+            try:
+                yield call
+            except STUDENT_ERRORS as raised:
+                call.error = raised
+        self.running = None
+        call.seconds = self.probe.now() - call.started
+        _not_a_result(name, call.error)
+        opened = self.probe.sessions[call.sessions_before :]
+        call.run = Run(
+            name, call.value, call.error, call.seconds, self.probe.since(call.mark),
+            len(opened), sum(not s.closed for s in opened),
+        )
 
     async def call(self, name: str, *args: Any, **kwargs: Any) -> Run:
         """Like attempt(), but an exception from the student's code fails the check, said plainly."""
@@ -141,13 +140,13 @@ class Harness:
         if run.error is not None:
             where = location(self.path, run.error.__traceback__)
             at = f" ({self.path.name}, {where})" if where else ""
-            raise Verdict(self._with_context(f"{run.name}() raised {describe(run.error)}{at}"))
+            raise Verdict(self.explain(f"{run.name}() raised {describe(run.error)}{at}"))
         return run
 
     # --- messages --------------------------------------------------------------------------
 
-    def _with_context(self, message: str) -> str:
-        """Add what the probe noticed that explains most failures: blocking calls and stray URLs."""
+    def explain(self, message: str) -> str:
+        """`message`, plus what the probe noticed that explains most failures: blocking calls, stray URLs."""
         lines = [message]
         if self.probe.blocking:
             lines.append(BLOCKING.format(calls=_some(self.probe.blocking)))
@@ -157,7 +156,7 @@ class Harness:
 
     def fail(self, message: str, run: Run | None = None, *, picture: bool = False) -> Verdict:
         """A Verdict with the probe's context and, for concurrency, the measured timeline."""
-        text = self._with_context(message)
+        text = self.explain(message)
         if picture and run is not None:
             text += "\nRequests over time (one row each):\n" + self.probe.timeline(run.spans)
         return Verdict(text)
@@ -248,9 +247,38 @@ def short(value: Any, most: int = 80) -> str:
     return text if len(text) <= most else text[: most - 3] + "..."
 
 
-def _still_todo(name: str, error: BaseException | None) -> None:
+STUDENT_ERRORS = (Exception, asyncio.CancelledError, SystemExit, KeyboardInterrupt)
+"""What student code may raise and still get a verdict (pytest's own outcomes, like a timeout, pass through)."""
+
+HUNG_BEFORE = "{name}() never returned in an earlier check, so it was not run again."
+
+
+@dataclass
+class _Call:
+    """One student call in progress; `run` is filled in when it is over."""
+
+    name: str
+    mark: int
+    sessions_before: int
+    started: float
+    value: Any = None
+    error: BaseException | None = None
+    seconds: float = 0.0
+    expired: bool = False
+    run: Run = None  # type: ignore[assignment]
+
+    def left_open(self, probe: Probe) -> list[aiohttp.ClientSession]:
+        return [s for s in probe.sessions[self.sessions_before :] if not s.closed]
+
+
+def _not_a_result(name: str, error: BaseException | None) -> None:
+    """Raise a Verdict for what no check should take as an ordinary exception from the code under test."""
     if isinstance(error, NotImplementedError):
         raise Verdict(f"{name}() is still a TODO: {str(error) or 'it raises NotImplementedError'}")
+    if isinstance(error, SystemExit):
+        raise Verdict(f"{name}() called sys.exit({error.code!r}). A function should return or raise, not end the program.")
+    if isinstance(error, KeyboardInterrupt):
+        raise Verdict(f"{name}() raised KeyboardInterrupt. Only Ctrl-C should; raise an ordinary exception instead.")
 
 
 def _some(things: list[str], most: int = 3) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -18,14 +19,23 @@ DEFAULT_PROJECT = "starter/project.py"
 CHECKS_DIR = Path(__file__).parent
 
 TIMED_OUT = (
-    "Stopped after {seconds:g} s: the code under test never returned. Is there a loop that never "
-    "ends, a time.sleep, or an await on something that never completes?"
+    "{name} was stopped after {seconds:g} s without returning. Is there a loop that never ends, "
+    "a long time.sleep, or an await on something that never completes?"
 )
+ESCAPED = (
+    "{name} let {error} escape from a task it started; that stops the event loop itself. "
+    "Raise an ordinary exception instead."
+)
+IMPORT_TIMED_OUT = "importing it did not finish within {seconds:g} s ({where}). Is there a loop or a blocking call at module level?"
+OVER_BUDGET = "Not run: grading had already taken {seconds:.0f} s, more than the {budget:g} s allowed for a whole run."
+BUDGET_HELP = "seconds a whole grading run may take before the remaining checks are reported as not run (default 240)"
 NOT_IMPORTED = "{path} could not be imported, so this check could not run: {why}"
 
 project_path_key = pytest.StashKey[Path]()
 project_key = pytest.StashKey["ModuleType | loader.LoadFailure"]()
 grade_key = pytest.StashKey[Grade]()
+hung_key = pytest.StashKey[set]()
+started_key = pytest.StashKey[float]()
 guard_key = pytest.StashKey[Guard]()
 checks_key = pytest.StashKey[dict]()
 
@@ -34,7 +44,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("grader", "Concurrent Requests grader")
     group.addoption("--project", metavar="PATH", default=None, help=PROJECT_HELP)
     group.addoption("--grade-json", metavar="PATH", default=None, help=GRADE_JSON_HELP)
+    group.addoption("--grade-budget", metavar="SECONDS", type=float, default=None, help=BUDGET_HELP)
     parser.addini("project", PROJECT_HELP, default=DEFAULT_PROJECT)
+    parser.addini("grade_budget", BUDGET_HELP, default="240")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,6 +54,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[project_path_key] = _project_path(config)
     config.stash[grade_key] = Grade.empty(_shown(config.stash[project_path_key]))
     config.stash[checks_key] = {}
+    config.stash[hung_key] = set()
+    config.stash[started_key] = time.monotonic()
     guard = config.stash[guard_key] = Guard()
     guard.install()
     if _grading_only(config) and config.option.tbstyle == "auto":
@@ -79,7 +93,13 @@ def _shown(path: Path) -> str:
 def graded_module(config: pytest.Config) -> ModuleType:
     """The student's module, imported once per run; a file that does not import is a Verdict for every check."""
     if project_key not in config.stash:
-        loaded = loader.load(config.stash[project_path_key])
+        path = config.stash[project_path_key]
+        loaded = loader.load(path)
+        if isinstance(loaded, loader.LoadFailure):
+            loaded = loader.LoadFailure(path, loaded.message.replace(str(path), _shown(path)))
+        if isinstance(loaded, loader.LoadFailure) and "pytest-timeout" in loaded.message:
+            where = loaded.message.split(": ")[0].split(", ", 1)[-1]
+            loaded = loader.LoadFailure(loaded.path, IMPORT_TIMED_OUT.format(seconds=config.getini("timeout"), where=where))
         config.stash[project_key] = loaded
         if isinstance(loaded, loader.LoadFailure):
             config.stash[grade_key].load_error = loaded.message
@@ -122,6 +142,39 @@ def pytest_runtest_protocol(item: pytest.Item) -> None:
         item.config.stash[grade_key].add(check)
 
 
+def _budget(config: pytest.Config) -> float:
+    given = config.getoption("grade_budget")
+    raw = given if given is not None else config.getini("grade_budget")
+    try:
+        budget = float(raw)
+    except ValueError:
+        raise pytest.UsageError(f"grade_budget must be a number of seconds, got {raw!r}") from None
+    if budget <= 0:
+        raise pytest.UsageError(f"--grade-budget must be more than 0 seconds, got {raw!r}")
+    return budget
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Bound the whole run: once it has taken too long, the checks left are reported, not run."""
+    if graded_item(item) is None:
+        return
+    spent, budget = time.monotonic() - item.config.stash[started_key], _budget(item.config)
+    if spent > budget:
+        pytest.fail(OVER_BUDGET.format(seconds=spent, budget=budget), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """KeyboardInterrupt or SystemExit raised in a student's task escapes the event loop; keep it to this check."""
+    try:
+        return (yield)
+    except (KeyboardInterrupt, SystemExit) as error:
+        harness = item.funcargs.get("harness") if graded_item(item) else None
+        if harness is None or harness.running is None:
+            raise
+        raise Verdict(harness.explain(ESCAPED.format(name=f"{harness.running}()", error=type(error).__name__))) from None
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """Replace the traceback of a named mistake with its message and the item's hint, and record the outcome."""
@@ -135,14 +188,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         if isinstance(error, Verdict):
             report.longrepr = str(error) + hint
         elif "Timeout" in str(error) and "pytest-timeout" in str(error):
-            report.longrepr = TIMED_OUT.format(seconds=_timeout_of(item)) + hint
+            harness = item.funcargs.get("harness")
+            running = getattr(harness, "running", None)
+            if running:
+                item.config.stash[hung_key].add(running)
+            name = f"{running}()" if running else "This check"
+            message = TIMED_OUT.format(name=name, seconds=_timeout_of(item))
+            report.longrepr = (harness.explain(message) if harness else message) + hint
     _record(item.config.stash[checks_key][item.nodeid], report)
     return report
 
 
 def _timeout_of(item: pytest.Item) -> float:
     marker = item.get_closest_marker("timeout")
-    return float(marker.args[0]) if marker and marker.args else float(item.config.getini("timeout") or 0)
+    if marker and marker.args:
+        return float(marker.args[0])
+    given = getattr(item.config.option, "timeout", None)  # pytest-timeout's --timeout
+    return float(given if given is not None else item.config.getini("timeout") or 0)
 
 
 def _record(check: CheckResult, report: pytest.TestReport) -> None:

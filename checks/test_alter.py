@@ -9,8 +9,6 @@ from checks.probe import Probe
 from checks.data import user
 from checks.stubs import descending
 
-pytestmark = pytest.mark.timeout(20)
-
 TWELVE = list(range(1, 13))
 
 OVER_THE_CAP = "fetch_async_limited({args}): peak in flight {peak}, expected exactly {expected}. {why}"

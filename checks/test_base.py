@@ -12,8 +12,6 @@ from checks.probe import Probe
 from checks.data import post
 from checks.stubs import descending
 
-pytestmark = pytest.mark.timeout(20)
-
 TEN = list(range(1, 11))
 FIFTY = list(range(1, 51))
 

@@ -8,8 +8,6 @@ from checks.harness import Harness, short, timing
 from checks.data import post
 from checks.stubs import DROPPED, descending
 
-pytestmark = pytest.mark.timeout(20)
-
 EIGHT = list(range(1, 9))
 
 NOT_ISOLATED = (

@@ -37,7 +37,7 @@ def test_starter_passes_base_and_fails_every_other_item_with_its_todo(grade) -> 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
 def test_known_bad_file_fails_exactly_its_items(grade, scenario: Path) -> None:
     expected = json.loads((scenario / "expected.json").read_text())
-    graded = grade(scenario / "project.py")
+    graded = grade(scenario / "project.py", *expected.get("args", []))
     assert graded.failed() == set(expected["failed"]), (
         f"{expected['description']}\nexpected to fail {sorted(expected['failed'])}, failed {sorted(graded.failed())}\n"
         + "\n".join(f"[{i}] {graded.messages(i)}" for i in sorted(graded.failed() ^ set(expected["failed"])))

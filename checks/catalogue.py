@@ -12,6 +12,7 @@ class Item:
     points: int
     hint: str
     goal: str
+    functions: tuple[str, ...] = ()  # what the student writes for it; CI annotations point at the first named
     graded: bool = True
 
 
@@ -25,6 +26,7 @@ ITEMS: tuple[Item, ...] = (
             "fetch_async start every request before awaiting any of them, through one session?"
         ),
         goal="Use aiohttp and asyncio.gather to fetch many URLs concurrently.",
+        functions=("fetch_async", "fetch_sync", "fetch_one", "main"),
     ),
     Item(
         id="alter-1",
@@ -32,6 +34,7 @@ ITEMS: tuple[Item, ...] = (
         points=5,
         hint="What does main(50) fetch today? Where does it decide which ids to ask for?",
         goal="See that the async total stays flat while the sync total grows with the count.",
+        functions=("main",),
     ),
     Item(
         id="alter-2",
@@ -42,6 +45,7 @@ ITEMS: tuple[Item, ...] = (
             "it only while it is in flight, and the next one starts the moment one finishes?"
         ),
         goal="Use a semaphore to limit concurrency.",
+        functions=("fetch_async_limited",),
     ),
     Item(
         id="alter-3",
@@ -49,6 +53,7 @@ ITEMS: tuple[Item, ...] = (
         points=10,
         hint="Can one gather() take the post fetches and the user fetches together, then split the results?",
         goal="Fetch from several sources in one concurrent batch.",
+        functions=("fetch_two_endpoints",),
     ),
     Item(
         id="break-1",
@@ -56,6 +61,7 @@ ITEMS: tuple[Item, ...] = (
         points=5,
         hint="Once you write session = aiohttp.ClientSession() yourself, who closes it, and when?",
         goal="Know what a ClientSession holds and why it must be closed.",
+        functions=("fetch_async_manual_session",),
     ),
     Item(
         id="break-2",
@@ -66,6 +72,7 @@ ITEMS: tuple[Item, ...] = (
             "an error status into an exception (aiohttp and requests both have one)?"
         ),
         goal="Tell a failed request from an empty answer, in sync and async code.",
+        functions=("fetch_one", "fetch_sync"),
     ),
     Item(
         id="break-3",
@@ -73,6 +80,7 @@ ITEMS: tuple[Item, ...] = (
         points=5,
         hint="With timeout=0.001, which exception lands in each slot, and does the batch still come back?",
         goal="Recognise the TimeoutError a deadline raises.",
+        functions=("fetch_async_with_timeout", "fetch_one_with_timeout"),
     ),
     Item(
         id="fix-1",
@@ -83,6 +91,7 @@ ITEMS: tuple[Item, ...] = (
             "hand back for a batch where one request failed?"
         ),
         goal="Add error handling per request in a batch.",
+        functions=("fetch_async_safe",),
     ),
     Item(
         id="fix-2",
@@ -90,6 +99,7 @@ ITEMS: tuple[Item, ...] = (
         points=10,
         hint="What does asyncio.wait_for(fetch_one(...), timeout) do to one slow request, and to the others?",
         goal="Bound each request's time without slowing down the rest.",
+        functions=("fetch_async_with_timeout", "fetch_one_with_timeout"),
     ),
     Item(
         id="fix-3",
@@ -97,6 +107,7 @@ ITEMS: tuple[Item, ...] = (
         points=5,
         hint="If one request raises, does your code still reach session.close()? What would a finally block change?",
         goal="Release a hand-made session on every path.",
+        functions=("fetch_async_manual_session",),
     ),
     Item(
         id="explain",

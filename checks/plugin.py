@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from checks import catalogue, loader, reports
+from checks import catalogue, exports, loader, reports
 from checks.guard import Guard
 from checks.harness import Verdict
 from checks.results import CheckResult, Grade, Outcome
 
 PROJECT_HELP = "the student file to grade (default: starter/project.py, from the project's root)"
 GRADE_JSON_HELP = "also write the grade as JSON to this path"
+GRADESCOPE_HELP = "also write a Gradescope results.json to this path"
 DEFAULT_PROJECT = "starter/project.py"
 CHECKS_DIR = Path(__file__).parent
 
@@ -44,6 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("grader", "Concurrent Requests grader")
     group.addoption("--project", metavar="PATH", default=None, help=PROJECT_HELP)
     group.addoption("--grade-json", metavar="PATH", default=None, help=GRADE_JSON_HELP)
+    group.addoption("--gradescope", metavar="PATH", default=None, help=GRADESCOPE_HELP)
     group.addoption("--grade-budget", metavar="SECONDS", type=float, default=None, help=BUDGET_HELP)
     parser.addini("project", PROJECT_HELP, default=DEFAULT_PROJECT)
     parser.addini("grade_budget", BUDGET_HELP, default="240")
@@ -232,16 +235,32 @@ def _message(report: pytest.TestReport) -> str:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write every requested report, even when checks crashed or the run was cut short."""
     config = session.config
-    path = config.getoption("grade_json")
-    if path:
-        reports.write_json(config.stash[grade_key], Path(config.invocation_params.dir) / path)
+    grade = config.stash[grade_key]
+    here = Path(config.invocation_params.dir)
+    if config.getoption("grade_json"):
+        reports.write_json(grade, here / config.getoption("grade_json"))
+    if config.getoption("gradescope"):
+        exports.write_gradescope(grade, here / config.getoption("gradescope"))
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary and _graded_anything(grade):
+        with open(summary, "a", encoding="utf-8") as out:
+            out.write(exports.github_summary(grade))
+
+
+def _graded_anything(grade: Grade) -> bool:
+    return grade.load_error is not None or any(r.checks for r in grade.items)
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     grade = config.stash[grade_key]
-    if not any(r.checks for r in grade.items) and not grade.load_error:
+    if not _graded_anything(grade):
         return
     terminalreporter.section("Scorecard", sep="=", bold=True)
     for line in reports.scorecard(grade):
         terminalreporter.write_line(line)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        path = config.stash[project_path_key]
+        for command in exports.github_annotations(grade, path, _shown(path)):
+            terminalreporter.write_line(command)

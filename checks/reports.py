@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from checks.results import Grade, ItemResult, Outcome
+from checks.results import Grade, Outcome
 
 MESSAGE_CAP = 4000
 """Characters of one check's message kept in the JSON report: a student file that prints megabytes stays small."""
@@ -25,10 +25,10 @@ def scorecard(grade: Grade) -> list[str]:
             passed = sum(c.outcome is Outcome.PASSED for c in r.checks)
             detail = f"{passed}/{len(r.checks)} checks" if r.checks else "not run"
         else:
-            points, detail = "  not scored", _explain_detail(r)
+            points, detail = "  not scored", r.note
         lines.append(f"  {_MARKS[r.status]}  {r.item.id:<8} {r.item.title:<{width}}  {points}  {detail}")
         if r.status == "failed" and not grade.load_error:
-            lines += [f"        {line}" for line in _first_failure(r)]
+            lines += [f"        {line}" for line in _capped(r.failure.splitlines())]
     lines.append(f"  Total: {grade.score} / {grade.max_score}")
     upcoming = grade.next_item
     if upcoming is not None:
@@ -39,18 +39,8 @@ def scorecard(grade: Grade) -> list[str]:
     return lines
 
 
-def _first_failure(r: ItemResult, most: int = 16) -> list[str]:
-    """What the first failing check measured, without its hint (the hint is given once, for the next item)."""
-    failing = next(c for c in r.checks if c.outcome in (Outcome.FAILED, Outcome.ERROR))
-    lines = [line for line in failing.message.splitlines() if not line.startswith("Hint: ")]
+def _capped(lines: list[str], most: int = 16) -> list[str]:
     return lines[:most] + (["..."] if len(lines) > most else [])
-
-
-def _explain_detail(r: ItemResult) -> str:
-    messages = [c.message for c in r.checks if c.message]
-    if not r.checks:
-        return "not run"
-    return "answers written" if all(c.outcome is Outcome.PASSED for c in r.checks) else (messages[0] if messages else "missing")
 
 
 def write_json(grade: Grade, path: Path) -> None:

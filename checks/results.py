@@ -41,6 +41,21 @@ class ItemResult:
     def score(self) -> int:
         return self.item.points if self.status == "passed" else 0
 
+    @property
+    def failure(self) -> str:
+        """What the first failing check measured, without its hint (reports give the hint once, their own way)."""
+        failing = next((c for c in self.checks if c.outcome in (Outcome.FAILED, Outcome.ERROR)), None)
+        if failing is None:
+            return ""
+        return "\n".join(line for line in failing.message.splitlines() if not line.startswith("Hint: "))
+
+    @property
+    def note(self) -> str:
+        """For an ungraded item (explain): what its check reported."""
+        if not self.checks:
+            return "not run"
+        return self.checks[0].message or "answers written"
+
 
 @dataclass
 class Grade:

@@ -7,9 +7,11 @@ aioresponses, requests calls by responses, and both ask the same `FakeAPI` what 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import re
+import weakref
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -150,6 +152,8 @@ def _client_deadline(per_request: Any) -> float | None:
     applies the same deadline itself. Only `total` and `sock_read` bound waiting for a reply.
     """
     timeout = per_request
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        timeout = aiohttp.ClientTimeout(total=timeout)  # aiohttp reads a bare number as the total
     if not isinstance(timeout, aiohttp.ClientTimeout):
         session = _current_session.get()
         timeout = session.timeout if session is not None else None
@@ -160,16 +164,32 @@ def _client_deadline(per_request: Any) -> float | None:
 
 
 class _SessionAwareAioresponses(aioresponses):
-    """aioresponses that also tells the reply callback which ClientSession asked.
+    """aioresponses that also knows which ClientSession asked, and honours its connector's limits.
 
-    The callback is given the request's arguments but not its session, and a session's own
-    ClientTimeout lives there. This is the only place that relies on aioresponses' private
-    `_request_mock` (0.7.x), which receives the session as its first argument.
+    The reply callback is given the request's arguments but not its session, and a session's own
+    ClientTimeout lives there. A session's TCPConnector(limit=N) caps requests in flight, which a
+    student may use instead of a semaphore, but aioresponses answers before any connector is
+    involved; so the cap is applied here. This is the only place that relies on aioresponses'
+    private `_request_mock` (0.7.x), which receives the session as its first argument.
     """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._slots: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
     async def _request_mock(self, orig_self: aiohttp.ClientSession, *args: Any, **kwargs: Any) -> Any:
         token = _current_session.set(orig_self)
         try:
-            return await super()._request_mock(orig_self, *args, **kwargs)
+            async with self._slot(orig_self.connector):
+                return await super()._request_mock(orig_self, *args, **kwargs)
         finally:
             _current_session.reset(token)
+
+    def _slot(self, connector: Any) -> Any:
+        """A semaphore sized like the connector's connection limit (every request here has one host)."""
+        caps = [c for c in (getattr(connector, "limit", 0), getattr(connector, "limit_per_host", 0)) if c]
+        if connector is None or not caps:
+            return contextlib.nullcontext()
+        if connector not in self._slots:
+            self._slots[connector] = asyncio.Semaphore(min(caps))
+        return self._slots[connector]

@@ -139,3 +139,17 @@ def test_grade_json_has_the_documented_shape() -> None:
     assert alter2["status"] == "failed" and alter2["score"] == 0 and alter2["max_score"] == 15
     assert alter2["checks"] == [{"name": "test_a", "outcome": "failed", "message": "peak in flight 12, expected 3"}]
     assert data["items"][3]["status"] == "ungraded"  # no check ran
+
+
+async def test_stand_in_honours_a_connector_limit_like_a_real_pool() -> None:
+    api = FakeAPI(Probe(), default_delay=0.03)
+    with api.serve():
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=3)) as session:
+
+            async def one(i: int) -> None:
+                async with session.get(f"{api.base}/posts/{i}") as response:
+                    await response.read()
+
+            await asyncio.gather(*(one(i) for i in range(1, 10)))
+    assert Probe.peak(api.probe.spans) == 3
+    assert Probe.slowest_refill(api.probe.spans) < 0.02

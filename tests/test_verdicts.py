@@ -12,6 +12,16 @@ from tests.conftest import GRADED_IDS, ROOT
 SOLUTIONS = [ROOT / "solutions" / "project.py", *sorted((ROOT / "solutions" / "alternatives").glob("*.py"))]
 SCENARIOS = sorted(p for p in (ROOT / "tests" / "scenarios").iterdir() if (p / "expected.json").is_file())
 
+# Which checks each known-bad grading failed, and every check there is; filled as the tests below run.
+FAILED_CHECKS: dict[str, set[str]] = {}
+ALL_CHECKS: set[str] = set()
+
+
+def _remember(name: str, graded) -> None:
+    checks = [c for item in graded.report["items"] for c in item["checks"]]
+    ALL_CHECKS.update(c["name"] for c in checks)
+    FAILED_CHECKS[name] = {c["name"] for c in checks if c["outcome"] in ("failed", "error")}
+
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem if p.parent.name == "alternatives" else "reference")
 def test_correct_solution_passes_every_item(grade, solution: Path) -> None:
@@ -24,6 +34,7 @@ def test_correct_solution_passes_every_item(grade, solution: Path) -> None:
 
 def test_starter_passes_base_and_fails_every_other_item_with_its_todo(grade) -> None:
     graded = grade(ROOT / "starter" / "project.py")
+    _remember("starter", graded)
     assert graded.status("base") == "passed"
     assert graded.failed() == set(GRADED_IDS) - {"base"}
     for item_id in ("alter-2", "alter-3", "break-1", "break-3", "fix-1", "fix-2", "fix-3"):
@@ -31,13 +42,16 @@ def test_starter_passes_base_and_fails_every_other_item_with_its_todo(grade) -> 
     assert "printed 10 of the 50 posts" in graded.messages("alter-1")
     assert "returned {}" in graded.messages("break-2")
     assert "Next: alter-1" in graded.output
-    assert graded.item("explain")["status"] == "ungraded"
+    explain = graded.item("explain")
+    assert explain["status"] == "ungraded" and explain["score"] == 0
+    assert explain["checks"][0]["outcome"] == "skipped" and "0 of 4 answers written" in explain["checks"][0]["message"]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
 def test_known_bad_file_fails_exactly_its_items(grade, scenario: Path) -> None:
     expected = json.loads((scenario / "expected.json").read_text())
     graded = grade(scenario / "project.py", *expected.get("args", []))
+    _remember(scenario.name, graded)
     assert graded.failed() == set(expected["failed"]), (
         f"{expected['description']}\nexpected to fail {sorted(expected['failed'])}, failed {sorted(graded.failed())}\n"
         + "\n".join(f"[{i}] {graded.messages(i)}" for i in sorted(graded.failed() ^ set(expected["failed"])))
@@ -45,3 +59,11 @@ def test_known_bad_file_fails_exactly_its_items(grade, scenario: Path) -> None:
     for item_id, fragment in expected.get("messages", {}).items():
         assert fragment in graded.messages(item_id), (item_id, graded.messages(item_id))
     assert "Traceback (most recent call last)" not in graded.output
+
+
+def test_every_check_is_failed_by_some_known_bad_file() -> None:
+    """A check that no known-bad file fails proves nothing; runs last, over the gradings above."""
+    if set(FAILED_CHECKS) != {"starter", *(p.name for p in SCENARIOS)}:
+        pytest.skip("needs the starter and every scenario graded in this run")
+    never_failed = sorted(ALL_CHECKS - {"test_answers_are_written"} - set().union(*FAILED_CHECKS.values()))
+    assert not never_failed, f"no known-bad file fails these checks: {never_failed}"

@@ -20,7 +20,7 @@ ALL_CHECKS: set[str] = set()
 def _remember(name: str, graded) -> None:
     checks = [c for item in graded.report["items"] for c in item["checks"]]
     ALL_CHECKS.update(c["name"] for c in checks)
-    FAILED_CHECKS[name] = {c["name"] for c in checks if c["outcome"] in ("failed", "error")}
+    FAILED_CHECKS[name] = {c["name"] for c in checks if c["outcome"] == "failed"}  # not "error": a file that does not import proves nothing
 
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem if p.parent.name == "alternatives" else "reference")

@@ -27,3 +27,26 @@ def user(user_id: int) -> dict[str, Any]:
     name = f"{_WORDS[user_id % len(_WORDS)].title()} {_WORDS[(user_id * 7) % len(_WORDS)].title()}"
     handle = name.lower().replace(" ", ".")
     return {"id": user_id, "name": name, "username": handle, "email": f"{handle}@example.test"}
+
+
+COMMENTS_PER_POST = 5
+
+
+def comment(comment_id: int) -> dict[str, Any]:
+    """Comment `comment_id`; comments 5k-4 to 5k belong to post k, as on the public API."""
+    post_id = (comment_id - 1) // COMMENTS_PER_POST + 1
+    words = [_WORDS[(comment_id * k + 1) % len(_WORDS)] for k in range(1, 5)]
+    return {
+        "postId": post_id,
+        "id": comment_id,
+        "name": " ".join(words[:3]),
+        "email": f"{words[0]}.{comment_id}@example.test",
+        "body": " ".join(words + words[::-1]),
+    }
+
+
+def comments_for(post_id: int) -> list[dict[str, Any]]:
+    if not 1 <= post_id <= POST_COUNT:
+        return []
+    first = (post_id - 1) * COMMENTS_PER_POST + 1
+    return [comment(i) for i in range(first, first + COMMENTS_PER_POST)]

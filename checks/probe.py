@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from unittest import mock
 
 import aiohttp
@@ -109,20 +109,39 @@ class Probe:
 
     # --- the picture -----------------------------------------------------------------------
 
-    def timeline(self, spans: list[Span], width: int = 48, rows: int = 12) -> str:
-        """A compact ASCII picture of the requests: one row each, time across."""
+    def timeline(
+        self,
+        spans: list[Span],
+        width: int = 48,
+        rows: int = 12,
+        label: Callable[[Span], str] | None = None,
+        window: tuple[float, float] | None = None,
+    ) -> str:
+        """A compact ASCII picture of the requests: one row each, time across, long runs summarised.
+
+        `window` (start, end) puts several pictures on one time axis, so they can be compared.
+        """
         if not spans:
             return "    (no requests were made)"
-        t_start = min(s.start for s in spans)
-        t_end = max((s.end if s.end is not None else self.now()) for s in spans)
+        name = label or (lambda s: s.path)
+        t_start, t_end = window or (
+            min(s.start for s in spans),
+            max((s.end if s.end is not None else self.now()) for s in spans),
+        )
         scale = width / max(t_end - t_start, 1e-6)
-        shown = spans if len(spans) <= rows else spans[: rows - 2] + spans[-1:]
+        names = [name(s) for s in spans]
+        pad = max(len(n) for n in names)
+        picked: list[int | None] = list(range(len(spans)))
+        if len(spans) > rows:  # the first rows and the last two, with a count of what lies between
+            picked = [*range(rows - 3), None, len(spans) - 2, len(spans) - 1]
         lines = []
-        for s in shown:
-            if s is spans[-1] and len(spans) > rows:
-                lines.append(f"    {'':>10}   ... {len(spans) - rows + 1} more requests ...")
-            a = int((s.start - t_start) * scale)
+        for index in picked:
+            if index is None:
+                lines.append(f"    {'':>{pad}}   ... {len(spans) - rows + 1} more requests ...")
+                continue
+            s = spans[index]
+            a = min(int((s.start - t_start) * scale), width - 1)
             b = max(a + 1, int(((s.end if s.end is not None else t_end) - t_start) * scale))
-            lines.append(f"    {s.path:>10} |{' ' * a}{'#' * (b - a)}{' ' * (width - b)}|")
-        lines.append(f"    {'':>10}  0 s{' ' * (width - 8)}{t_end - t_start:.2f} s")
+            lines.append(f"    {names[index]:>{pad}} |{' ' * a}{'#' * (b - a)}{' ' * (width - b)}|")
+        lines.append(f"    {'':>{pad}}  0 s{' ' * (width - 8)}{t_end - t_start:.2f} s")
         return "\n".join(lines)

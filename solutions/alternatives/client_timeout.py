@@ -8,6 +8,7 @@ semaphore. The hand-made session is closed through an AsyncExitStack.
 from __future__ import annotations
 
 import asyncio
+import os
 import contextlib
 import sys
 import time
@@ -15,7 +16,8 @@ import time
 import aiohttp
 import requests
 
-BASE_URL = "https://jsonplaceholder.typicode.com"
+# API_BASE_URL points the project at another server, e.g. the offline stand-in (`python -m checks run`).
+BASE_URL = os.environ.get("API_BASE_URL", "https://jsonplaceholder.typicode.com")
 POST_IDS = list(range(1, 11))
 
 

@@ -1,0 +1,27 @@
+"""`python -m checks COMMAND`: the grader's command-line tools."""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = """usage: python -m checks COMMAND [options]
+
+commands:
+  run    run a project's main() against the local stand-in API and draw every request
+         (python -m checks run --help for its options)
+
+Grading itself is `pytest` (see the README)."""
+
+
+def main() -> int:
+    command, rest = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
+    if command == "run":
+        from checks.run import main as run
+
+        return run(rest)
+    print(USAGE, file=sys.stderr if command not in ("-h", "--help") else sys.stdout)
+    return 0 if command in ("-h", "--help") else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

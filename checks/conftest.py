@@ -8,6 +8,7 @@ from typing import Iterator
 
 import pytest
 
+from checks.fakeapi import BackgroundServer
 from checks.harness import Harness
 from checks.plugin import graded_module, guard_key, hung_key, project_path_key
 from checks.probe import Probe
@@ -22,6 +23,24 @@ def project(pytestconfig: pytest.Config) -> ModuleType:
 @pytest.fixture(scope="session")
 def project_path(pytestconfig: pytest.Config) -> Path:
     return Path(pytestconfig.stash[project_path_key])
+
+
+@pytest.fixture
+def live(project: ModuleType, pytestconfig: pytest.Config, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    """A harness wired to the loopback stand-in over real TCP (no stubs), for what only sockets show."""
+    guard = pytestconfig.stash[guard_key]
+    original_base_url = getattr(project, "BASE_URL", "https://jsonplaceholder.typicode.com")
+    with BackgroundServer() as api:
+        monkeypatch.setattr(project, "BASE_URL", api.base_url, raising=False)
+        guard.probe = api.probe
+        try:
+            with api.probe.track_sessions():
+                yield Harness(
+                    project, Path(pytestconfig.stash[project_path_key]), api, str(original_base_url),
+                    pytestconfig.stash[hung_key],
+                )
+        finally:
+            guard.probe = None
 
 
 @pytest.fixture

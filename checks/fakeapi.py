@@ -74,6 +74,14 @@ class FakeAPI:
         self.app = web.Application()
         self.app.router.add_get("/{tail:.*}", self._handle)
 
+    @property
+    def base(self) -> str:
+        return self.base_url
+
+    def open_connections(self) -> int:
+        """Connections a client has not closed yet: an unclosed ClientSession keeps its own open."""
+        return sum(1 for transport in list(self._seen) if not transport.is_closing())
+
     def reset(self) -> None:
         """Forget what was measured (between phases of one run), keeping settings and connections open."""
         self.probe = Probe()
@@ -144,7 +152,8 @@ class FakeAPI:
 async def serve(settings: Settings | None = None, port: int = 0) -> AsyncIterator[FakeAPI]:
     """Run the stand-in on loopback (a free port unless told otherwise) for the length of the block."""
     api = FakeAPI(settings)
-    runner = web.AppRunner(api.app, access_log=None, handle_signals=False)
+    # handler_cancellation: a client that gives up (a timeout) cancels its handler, as on a real server.
+    runner = web.AppRunner(api.app, access_log=None, handle_signals=False, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, LOOPBACK, port)
     await site.start()

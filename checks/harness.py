@@ -69,8 +69,12 @@ class Harness:
 
     # --- running student code --------------------------------------------------------------
 
-    async def attempt(self, name: str, *args: Any, **kwargs: Any) -> Run:
-        """Await student function `name`; whatever it raises is kept in the Run, not raised."""
+    async def attempt(self, name: str, *args: Any, tidy: bool = True, **kwargs: Any) -> Run:
+        """Await student function `name`; whatever it raises is kept in the Run, not raised.
+
+        Sessions it leaves open are closed afterwards (so no warning leaks into later checks),
+        unless `tidy` is False for a check that measures them first and then calls `tidy_up()`.
+        """
         fn = self.function(name)
         if not inspect.iscoroutinefunction(fn):
             raise Verdict(f"{name}() must be defined with `async def`, so that it can be awaited.")
@@ -85,9 +89,13 @@ class Harness:
         if call.expired:
             self.hung.add(name)
             raise self.fail(f"{name}() did not finish within {CALL_LIMIT:g} s. Is something awaited that never completes?")
-        for leaked in call.left_open(self.probe):  # measured already; closed so no warning leaks into later checks
-            await leaked.close()
+        if tidy:
+            await self.tidy_up()
         return call.run
+
+    async def tidy_up(self) -> None:
+        for leaked in self.probe.open_sessions():
+            await leaked.close()
 
     def attempt_sync(self, name: str, *args: Any, **kwargs: Any) -> Run:
         """Call plain student function `name`; only pytest-timeout can stop it if it never returns."""
@@ -266,9 +274,6 @@ class _Call:
     seconds: float = 0.0
     expired: bool = False
     run: Run = None  # type: ignore[assignment]
-
-    def left_open(self, probe: Probe) -> list[aiohttp.ClientSession]:
-        return [s for s in probe.sessions[self.sessions_before :] if not s.closed]
 
 
 def _not_a_result(name: str, error: BaseException | None) -> None:

@@ -166,16 +166,23 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.fail(OVER_BUDGET.format(seconds=spent, budget=budget), pytrace=False)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item):
-    """KeyboardInterrupt or SystemExit raised in a student's task escapes the event loop; keep it to this check."""
+def _contain_escapes(item: pytest.Item):
+    """KeyboardInterrupt or SystemExit raised in a student's task escapes the event loop, in the call or
+    when the loop's leftover tasks are cancelled at teardown; keep it to this check, not the whole run."""
     try:
         return (yield)
     except (KeyboardInterrupt, SystemExit) as error:
-        harness = item.funcargs.get("harness") if graded_item(item) else None
-        if harness is None or harness.running is None:
-            raise
-        raise Verdict(harness.explain(ESCAPED.format(name=f"{harness.running}()", error=type(error).__name__))) from None
+        path = item.config.stash[project_path_key]
+        if graded_item(item) is None or loader.location(path, error.__traceback__) is None:
+            raise  # a real Ctrl-C, or the grader's own exit
+        harness = item.funcargs.get("harness") or item.funcargs.get("live")
+        name = f"{harness.running}()" if getattr(harness, "running", None) else "The code under test"
+        message = ESCAPED.format(name=name, error=type(error).__name__)
+        raise Verdict(harness.explain(message) if harness else message) from None
+
+
+pytest_runtest_call = pytest.hookimpl(wrapper=True)(_contain_escapes)
+pytest_runtest_teardown = pytest.hookimpl(wrapper=True)(_contain_escapes)
 
 
 @pytest.hookimpl(wrapper=True)

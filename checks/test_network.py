@@ -1,0 +1,109 @@
+"""End-to-end checks over real TCP on loopback: what the in-process stubs cannot show.
+
+aioresponses answers before any socket, connection pool or aiohttp timer is involved. These checks
+run the same functions against the stand-in server (checks/fakeapi.py) and count, from the server's
+side, the connections a client opens and leaves open. Deselect them with -m "not network".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from checks.fakeapi import Behaviour
+from checks.harness import Harness, short, timing
+from checks.test_base import expect_main_output
+
+pytestmark = pytest.mark.network
+
+SIX = [1, 2, 3, 4, 5, 6]
+CLOSE_WAIT = 1.0
+"""Seconds the server waits to see a closed session's connections go; a closed one takes milliseconds."""
+
+
+async def wait_for_closed_connections(harness: Harness) -> int:
+    deadline = time.monotonic() + CLOSE_WAIT
+    while harness.api.open_connections() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    return harness.api.open_connections()
+
+
+@pytest.mark.item("base")
+def test_main_over_real_sockets(live: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    live.api.settings.default = Behaviour(delay=0.03)
+    run = live.call_sync("main")
+    expect_main_output(live, capsys.readouterr().out, run, 10)
+
+
+@pytest.mark.item("base")
+async def test_fetch_one_reuses_the_sessions_connection(live: Harness) -> None:
+    live.api.settings.default = Behaviour(delay=0.005)
+    session = await live.session()
+    try:
+        for post_id in (1, 2, 3, 4, 5):
+            await live.call("fetch_one", session, post_id)
+    finally:
+        await session.close()
+    live.expect(
+        live.api.connections == 1,
+        f"Five fetch_one(session, ...) calls in a row opened {live.api.connections} connections to the server; "
+        "expected 1, reused through the session's pool. Does fetch_one use the session it is given, and read "
+        "each response to the end?",
+    )
+
+
+@pytest.mark.item("break-1")
+async def test_manual_session_leaves_no_connection_open(live: Harness) -> None:
+    live.api.settings.default = Behaviour(delay=0.02)
+    run = await live.attempt("fetch_async_manual_session", SIX, tidy=False)
+    left = await wait_for_closed_connections(live)
+    await live.tidy_up()
+    live.expect(
+        left == 0,
+        f"After fetch_async_manual_session() returned, the server still had {left} connections open from it "
+        f"{CLOSE_WAIT:g} s later: its ClientSession was never closed"
+        + (f" (it raised {type(run.error).__name__})" if run.error else "")
+        + ". Who calls `await session.close()`?",
+    )
+
+
+@pytest.mark.item("break-3")
+async def test_tiny_timeout_over_real_sockets(live: Harness) -> None:
+    live.api.settings.default = Behaviour(delay=0.05)
+    run = await live.call("fetch_async_with_timeout", SIX, timeout=0.001)
+    value = run.value
+    live.expect(
+        isinstance(value, (list, tuple)) and len(value) == len(SIX),
+        f"fetch_async_with_timeout(6 ids, timeout=0.001) over real sockets returned {short(value)}; expected a list of 6.",
+    )
+    wrong = [slot for slot in value if not isinstance(slot, TimeoutError)]
+    live.expect(
+        not wrong,
+        f"fetch_async_with_timeout(timeout=0.001) over real sockets: a slot holds {short(wrong[0]) if wrong else ''}; "
+        "expected a TimeoutError in every slot (aiohttp's own timeouts are TimeoutErrors too).",
+    )
+
+
+@pytest.mark.item("fix-2")
+async def test_deadline_over_real_sockets(live: Harness) -> None:
+    live.api.settings.default = Behaviour(delay=0.02)
+    live.api.settings.paths = {"/posts/2": Behaviour(delay=1.0), "/posts/5": Behaviour(delay=1.0)}
+    run = await live.call("fetch_async_with_timeout", SIX, timeout=0.2)
+    value = run.value
+    live.expect(
+        isinstance(value, (list, tuple)) and len(value) == len(SIX),
+        f"fetch_async_with_timeout(6 ids, timeout=0.2) returned {short(value)}; expected a list of 6.",
+    )
+    late = [i for i, slot in zip(SIX, value) if isinstance(slot, TimeoutError)]
+    live.expect(
+        late == [2, 5],
+        f"fetch_async_with_timeout(timeout=0.2) over real sockets: the slots holding TimeoutError are for posts "
+        f"{late or 'none'}; expected 2 and 5, the only ones slower than the deadline.",
+    )
+    live.expect(
+        run.seconds <= 0.6,
+        f"fetch_async_with_timeout(timeout=0.2) took {run.seconds:.2f} s over real sockets; expected about 0.2 s. "
+        f"{timing(run)}.",
+    )

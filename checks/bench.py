@@ -1,0 +1,138 @@
+"""`python -m checks.bench`: how long grading takes here, and how the reference scales against the stand-in.
+
+Every figure is measured on the machine it runs on, in one run, and printed with its ideal so the
+ratios can be compared across machines: sync against the sum of the delays, async against one
+delay, a limit of k against ceil(N / k) delays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+from types import ModuleType
+
+from checks.data import POST_COUNT
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT / "solutions" / "project.py"
+GRADE = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--project={REFERENCE}"]
+
+
+def grading_times(repeat: int) -> list[float]:
+    """Wall time of whole `pytest --project=solutions/project.py` processes, as a person would wait for them."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run(GRADE, cwd=ROOT, capture_output=True, check=False)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def item_times() -> dict[str, float]:
+    """Seconds spent in each item's checks (setup, call and teardown), from one graded run's JUnit XML."""
+    with tempfile.TemporaryDirectory() as folder:
+        junit, report = Path(folder) / "junit.xml", Path(folder) / "grade.json"
+        subprocess.run([*GRADE, f"--junitxml={junit}", f"--grade-json={report}"], cwd=ROOT, capture_output=True, check=False)
+        owner = {c["name"]: item["id"] for item in json.loads(report.read_text())["items"] for c in item["checks"]}
+        spent: dict[str, float] = {}
+        for case in ElementTree.parse(junit).iter("testcase"):
+            item_id = owner.get(case.get("name", ""), "?")
+            spent[item_id] = spent.get(item_id, 0.0) + float(case.get("time", 0))
+    return spent
+
+
+def _reference() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("reference_for_bench", REFERENCE)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _start_server(latency: float) -> tuple[subprocess.Popen, str]:
+    """The stand-in in its own process, so it does not compete with the client for one interpreter."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "checks.fakeapi", "--latency", str(latency)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    assert server.stdout is not None
+    line = server.stdout.readline()
+    return server, line.split(" at ")[1].split()[0]
+
+
+async def _all_at_once(project: ModuleType, ids: list[int]) -> list:
+    """The reference's fetch_one with aiohttp's pool uncapped: its default of 100 connections makes
+    the reference's own fetch_async go in waves of 100 above that."""
+    import aiohttp
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        return await asyncio.gather(*(project.fetch_one(session, i) for i in ids))
+
+
+def scaling(sizes: list[int], latency: float, slow_up_to: int) -> list[dict]:
+    project = _reference()
+    server, base = _start_server(latency)
+    project.BASE_URL = base
+    rows = []
+    try:
+        for n in sizes:
+            ids = [i % POST_COUNT + 1 for i in range(n)]  # the stand-in has 100 posts: ask for them again
+            runs = {
+                "async": (lambda: asyncio.run(project.fetch_async(ids)), latency),
+                "async, no pool cap": (lambda: asyncio.run(_all_at_once(project, ids)), latency),
+                "limited 50": (lambda: asyncio.run(project.fetch_async_limited(ids, 50)), math.ceil(n / 50) * latency),
+            }
+            if n <= slow_up_to:
+                runs["limited 5"] = (lambda: asyncio.run(project.fetch_async_limited(ids, 5)), math.ceil(n / 5) * latency)
+                runs["sync"] = (lambda: project.fetch_sync(ids), n * latency)
+            for name, (work, ideal) in runs.items():
+                started = time.perf_counter()
+                work()
+                took = time.perf_counter() - started
+                rows.append({"n": n, "run": name, "seconds": took, "ideal": ideal, "ratio": took / ideal})
+    finally:
+        server.terminate()
+        server.wait()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    cli = argparse.ArgumentParser(prog="python -m checks.bench", description=__doc__.splitlines()[0])
+    cli.add_argument("--repeat", type=int, default=5, help="gradings of the reference to time (default 5)")
+    cli.add_argument("--latency", type=float, default=0.2, help="stand-in delay per request, seconds (default 0.2)")
+    cli.add_argument("--sizes", default="10,50,200,1000", help="post counts for the scaling table (default 10,50,200,1000)")
+    cli.add_argument("--slow-up-to", type=int, default=200,
+                     help="largest count also fetched one at a time and 5 at a time (default 200)")
+    args = cli.parse_args(argv)
+    sizes = [int(n) for n in args.sizes.split(",")]
+    if args.repeat < 1 or args.latency <= 0 or min(sizes) < 1:
+        cli.error("--repeat and --sizes take whole numbers from 1, --latency seconds above 0")
+    print(f"Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+
+    times = grading_times(args.repeat)
+    print(f"\nGrading the reference (whole process, {args.repeat} runs): best {min(times):.2f} s, "
+          f"median {statistics.median(times):.2f} s")
+    print("\nSeconds per item (one run):")
+    for item_id, seconds in item_times().items():
+        print(f"  {item_id:<8} {seconds:5.2f}")
+
+    print(f"\nThe reference against the stand-in over loopback, {args.latency:g} s per request:")
+    print(f"  {'N':>5}  {'run':<18} {'seconds':>8} {'ideal':>8} {'ratio':>6}")
+    for row in scaling(sizes, args.latency, args.slow_up_to):
+        print(f"  {row['n']:>5}  {row['run']:<18} {row['seconds']:8.2f} {row['ideal']:8.2f} {row['ratio']:6.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

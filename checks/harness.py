@@ -14,9 +14,9 @@ from typing import Any, Callable, Iterator
 
 import aiohttp
 
+from checks.data import post
 from checks.loader import describe, location
 from checks.probe import Probe, Span
-from checks.data import post
 from checks.stubs import FakeAPI
 
 CALL_LIMIT = 5.0
@@ -197,6 +197,15 @@ class Harness:
         raise self.fail(
             f"{run.name}(): slot {slot} holds {short(got[slot])}; expected the {what} with id {ids[slot]}."
         )
+
+    def expect_slots(self, run: Run, count: int, call: str) -> list[Any]:
+        """The result is a list with one slot per id; returns it."""
+        value = run.value
+        self.expect(
+            isinstance(value, (list, tuple)) and len(value) == count,
+            f"{call} returned {short(value)}; expected a list with one slot per id ({count}).",
+        )
+        return list(value)
 
     def expect_all_at_once(self, run: Run, expected: int) -> None:
         """Every request in flight together: counted, not timed."""

@@ -24,8 +24,8 @@ import responses
 from aioresponses import CallbackResult, aioresponses
 
 from checks import guard
-from checks.data import POST_COUNT, USER_COUNT, post, user
 from checks.compat import StubResponse
+from checks.data import POST_COUNT, USER_COUNT, post, user
 from checks.probe import Probe
 
 STUB_BASE = "http://api.grader.test"

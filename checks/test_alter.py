@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from checks.data import user
 from checks.harness import Harness, timing
 from checks.probe import Probe
-from checks.data import user
 from checks.stubs import descending
 
 TWELVE = list(range(1, 13))

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
+from checks.data import post
 from checks.harness import Harness, Run, short
 from checks.probe import Probe
-from checks.data import post
 from checks.stubs import descending
 
 TEN = list(range(1, 11))
@@ -31,6 +31,13 @@ def expect_one_at_a_time(harness: Harness, run: Run, ids: list[int]) -> None:
     harness.expect(run.peak == 1, NOT_ONE_AT_A_TIME.format(name=run.name, peak=run.peak), run, picture=True)
 
 
+def expect_sync_batch(harness: Harness, ids: list[int], delay: float) -> None:
+    harness.api.default_delay = delay  # long enough for requests from threads to overlap, if any
+    run = harness.call_sync("fetch_sync", ids)
+    expect_one_at_a_time(harness, run, ids)
+    harness.expect_items(run, ids)
+
+
 async def expect_async_batch(harness: Harness, ids: list[int]) -> None:
     # Long enough that all start before the first answer, short enough that a one-at-a-time
     # version of 50 still finishes well inside the call limit and is told what was measured.
@@ -47,10 +54,7 @@ async def expect_async_batch(harness: Harness, ids: list[int]) -> None:
 
 @pytest.mark.item("base")
 def test_sync_fetches_one_post_at_a_time_in_order(harness: Harness) -> None:
-    harness.api.default_delay = 0.012
-    run = harness.call_sync("fetch_sync", TEN)
-    expect_one_at_a_time(harness, run, TEN)
-    harness.expect_items(run, TEN)
+    expect_sync_batch(harness, TEN, delay=0.012)
 
 
 @pytest.mark.item("base")
@@ -152,10 +156,7 @@ def test_command_line_count_reaches_main(
 
 @pytest.mark.item("alter-1")
 def test_sync_fetches_fifty_posts_one_at_a_time(harness: Harness) -> None:
-    harness.api.default_delay = 0.002
-    run = harness.call_sync("fetch_sync", FIFTY)
-    expect_one_at_a_time(harness, run, FIFTY)
-    harness.expect_items(run, FIFTY)
+    expect_sync_batch(harness, FIFTY, delay=0.002)
 
 
 @pytest.mark.item("alter-1")

@@ -79,12 +79,7 @@ async def test_tiny_timeout_fills_every_slot_with_timeout_error(harness: Harness
     harness.api.default_delay = 0.05
     run = await harness.call("fetch_async_with_timeout", ids, timeout=TINY)
     harness.expect_no_blocking(run)
-    value = run.value
-    harness.expect(
-        isinstance(value, (list, tuple)) and len(value) == len(ids),
-        f"fetch_async_with_timeout({len(ids)} ids, timeout={TINY}) returned {short(value)}; expected a list "
-        f"with one slot per id.",
-    )
+    value = harness.expect_slots(run, len(ids), f"fetch_async_with_timeout({len(ids)} ids, timeout={TINY})")
     wrong = [(i, slot) for i, slot in zip(ids, value) if not isinstance(slot, TimeoutError)]
     harness.expect(
         not wrong,

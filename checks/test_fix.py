@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from checks.harness import Harness, short, timing
 from checks.data import post
+from checks.harness import Harness, short, timing
 from checks.stubs import DROPPED, descending
 
 EIGHT = list(range(1, 9))
@@ -25,11 +25,7 @@ async def expect_failures_in_their_slots(harness: Harness, ids: list[int], failu
         f"failed; expected a list with the exception in each failed slot. {hint}",
     )
     harness.expect_no_blocking(run)
-    value = run.value
-    harness.expect(
-        isinstance(value, (list, tuple)) and len(value) == len(ids),
-        f"fetch_async_safe({len(ids)} ids) returned {short(value)}; expected one slot per id.",
-    )
+    value = harness.expect_slots(run, len(ids), f"fetch_async_safe({len(ids)} ids)")
     for post_id, slot in zip(ids, value):
         if post_id in failures:
             harness.expect(
@@ -84,11 +80,7 @@ async def test_slow_requests_time_out_while_the_rest_arrive(harness: Harness) ->
         "around the whole batch instead of around each request?",
     )
     harness.expect_no_blocking(run)
-    value = run.value
-    harness.expect(
-        isinstance(value, (list, tuple)) and len(value) == len(EIGHT),
-        f"fetch_async_with_timeout(8 ids) returned {short(value)}; expected one slot per id.",
-    )
+    value = harness.expect_slots(run, len(EIGHT), f"fetch_async_with_timeout(8 ids, timeout={DEADLINE})")
     for post_id, slot in zip(EIGHT, value):
         if post_id in slow_ids:
             harness.expect(

@@ -73,11 +73,7 @@ async def test_manual_session_leaves_no_connection_open(live: Harness) -> None:
 async def test_tiny_timeout_over_real_sockets(live: Harness) -> None:
     live.api.settings.default = Behaviour(delay=0.05)
     run = await live.call("fetch_async_with_timeout", SIX, timeout=0.001)
-    value = run.value
-    live.expect(
-        isinstance(value, (list, tuple)) and len(value) == len(SIX),
-        f"fetch_async_with_timeout(6 ids, timeout=0.001) over real sockets returned {short(value)}; expected a list of 6.",
-    )
+    value = live.expect_slots(run, len(SIX), "fetch_async_with_timeout(6 ids, timeout=0.001) over real sockets")
     wrong = [slot for slot in value if not isinstance(slot, TimeoutError)]
     live.expect(
         not wrong,
@@ -91,11 +87,7 @@ async def test_deadline_over_real_sockets(live: Harness) -> None:
     live.api.settings.default = Behaviour(delay=0.02)
     live.api.settings.paths = {"/posts/2": Behaviour(delay=1.0), "/posts/5": Behaviour(delay=1.0)}
     run = await live.call("fetch_async_with_timeout", SIX, timeout=0.2)
-    value = run.value
-    live.expect(
-        isinstance(value, (list, tuple)) and len(value) == len(SIX),
-        f"fetch_async_with_timeout(6 ids, timeout=0.2) returned {short(value)}; expected a list of 6.",
-    )
+    value = live.expect_slots(run, len(SIX), "fetch_async_with_timeout(6 ids, timeout=0.2) over real sockets")
     late = [i for i, slot in zip(SIX, value) if isinstance(slot, TimeoutError)]
     live.expect(
         late == [2, 5],

@@ -13,10 +13,10 @@ from aioresponses import aioresponses
 
 from checks.catalogue import BY_ID, ITEMS
 from checks.compat import StubResponse
+from checks.data import post
 from checks.guard import Guard
 from checks.probe import Probe, Span
 from checks.results import CheckResult, Grade, Outcome
-from checks.data import post
 from checks.stubs import FakeAPI
 from tests.conftest import GRADED_IDS
 

@@ -63,7 +63,7 @@ async def test_safe_batch_keeps_error_statuses_in_their_slots(harness: Harness) 
 
 
 SLOW = 1.0
-DEADLINE = 0.15
+DEADLINE = 0.1
 DEADLINE_MARGIN = 0.35
 """Extra seconds the batch may take beyond its deadline; far below the slow requests' 1 s."""
 

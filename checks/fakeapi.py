@@ -155,7 +155,9 @@ async def serve(settings: Settings | None = None, port: int = 0) -> AsyncIterato
     # handler_cancellation: a client that gives up (a timeout) cancels its handler, as on a real server.
     runner = web.AppRunner(api.app, access_log=None, handle_signals=False, handler_cancellation=True)
     await runner.setup()
-    site = web.TCPSite(runner, LOOPBACK, port)
+    # A deep accept queue: a client opening 1000 connections at once would otherwise see SYNs dropped
+    # past the default 128 and retried a second later, which is the kernel's delay, not the exercise's.
+    site = web.TCPSite(runner, LOOPBACK, port, backlog=4096)
     await site.start()
     bound = runner.addresses[0][1]  # with port 0, the port the system chose
     api.base_url = f"http://{LOOPBACK}:{bound}"

@@ -71,3 +71,11 @@ def test_every_check_is_failed_by_some_known_bad_file() -> None:
         pytest.skip("needs the starter and every scenario graded in this run")
     never_failed = sorted(ALL_CHECKS - {"test_answers_are_written"} - set().union(*FAILED_CHECKS.values()))
     assert not never_failed, f"no known-bad file fails these checks: {never_failed}"
+
+
+def test_a_run_over_its_budget_reports_the_checks_left_as_not_run(grade) -> None:
+    graded = grade(ROOT / "solutions" / "project.py", "--grade-budget=0.3", "-m", "not network")
+    messages = [c["message"] for item in graded.report["items"] for c in item["checks"]]
+    assert any(m.startswith("Not run: grading had already taken") for m in messages)
+    assert graded.failed() and graded.report["score"] < 100
+    assert "Scorecard" in graded.output  # the reports are still written

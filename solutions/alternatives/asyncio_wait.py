@@ -2,7 +2,7 @@
 
 Tasks are created up front (so every request is in flight at once) and results read from them in
 the order of the ids; the batch deadline cancels the tasks still pending and records a TimeoutError
-in their slots, and the limit is a semaphore taken inside each task.
+in their slots. The other functions are the reference's.
 """
 
 from __future__ import annotations

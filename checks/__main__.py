@@ -10,6 +10,12 @@ commands:
   run    run a project's main() against the local stand-in API and draw every request
          (python -m checks run --help for its options)
 
+tools with their own entry points:
+  python -m checks.fakeapi       the stand-in API on its own, on 127.0.0.1
+  python -m checks.batch DIR     grade a whole class into a gradebook
+  python -m checks.bench         grading time and scaling figures for this machine
+  python -m checks.fingerprint   the hash that shows whether the checks were edited
+
 Grading itself is `pytest` (see the README)."""
 
 

@@ -76,19 +76,26 @@ class Harness:
         unless `tidy` is False for a check that measures them first and then calls `tidy_up()`.
         """
         fn = self.function(name)
-        if not inspect.iscoroutinefunction(fn):
-            raise Verdict(f"{name}() must be defined with `async def`, so that it can be awaited.")
         with self._measuring(name) as call:
             try:
                 async with asyncio.timeout(CALL_LIMIT) as limit:
-                    call.value = await fn(*args, **kwargs)
+                    # Whether it can be awaited is judged by what the call gives back, not by how it
+                    # is defined: a plain decorator around an async def still returns a coroutine.
+                    returned = fn(*args, **kwargs)
+                    call.not_async = not inspect.isawaitable(returned)
+                    call.value = returned if call.not_async else await returned
             except TimeoutError:
                 if not limit.expired():
                     raise  # the student's own TimeoutError: a result like any other
                 call.expired = True
+        if call.not_async or (call.not_async is None and call.error is not None and not _async_underneath(fn)):
+            raise Verdict(NOT_ASYNC.format(name=name))
         if call.expired:
             self.hung.add(name)
             raise self.fail(f"{name}() did not finish within {CALL_LIMIT:g} s. Is something awaited that never completes?")
+        if inspect.isawaitable(call.value):
+            await self.tidy_up()
+            raise self.fail(MISSING_AWAIT.format(name=name, what=unawaited(call.value)))
         if tidy:
             await self.tidy_up()
         return call.run
@@ -108,7 +115,7 @@ class Harness:
 
     def run_as_script(self) -> Run:
         """Run the graded file as `python project.py ...` would (sys.argv is the caller's to set)."""
-        with self._measuring("the script") as call:
+        with self._measuring(f"python {self.path.name}") as call:
             try:
                 runpy.run_path(str(self.path), run_name="__main__")
             except SystemExit as exited:
@@ -120,7 +127,7 @@ class Harness:
     def _measuring(self, name: str) -> Iterator[_Call]:
         """Time a student call with the collector quiet, and keep what it raised instead of raising it."""
         if name in self.hung:
-            raise Verdict(HUNG_BEFORE.format(name=name))
+            raise Verdict(HUNG_BEFORE.format(name=called(name)))
         call = _Call(name, self.probe.mark(), len(self.probe.sessions), self.probe.now())
         self.running = name  # left set if pytest-timeout interrupts the call: the plugin reads it
         with _quiet_collector():
@@ -131,6 +138,7 @@ class Harness:
         self.running = None
         call.seconds = self.probe.now() - call.started
         _not_a_result(name, call.error)
+        _settle_unawaited(call.value)
         opened = self.probe.sessions[call.sessions_before :]
         call.run = Run(
             name, call.value, call.error, call.seconds, self.probe.since(call.mark),
@@ -144,11 +152,14 @@ class Harness:
     def call_sync(self, name: str, *args: Any, **kwargs: Any) -> Run:
         return self.succeeded(self.attempt_sync(name, *args, **kwargs))
 
-    def succeeded(self, run: Run) -> Run:
+    def succeeded(self, run: Run, expected: str = "") -> Run:
+        """`run`, if the call returned; otherwise a Verdict naming what it raised, where, and what was
+        `expected` instead (for a function that should keep failures in its result, not raise them)."""
         if run.error is not None:
             where = location(self.path, run.error.__traceback__)
             at = f" ({self.path.name}, {where})" if where else ""
-            raise Verdict(self.explain(f"{run.name}() raised {describe(run.error)}{at}"))
+            instead = f"; expected {expected}" if expected else ""
+            raise Verdict(self.explain(f"{called(run.name)} raised {describe(run.error)}{at}{instead}"))
         return run
 
     # --- messages --------------------------------------------------------------------------
@@ -182,14 +193,17 @@ class Harness:
         self, run: Run, ids: list[int], make: Callable[[int], Any] = post, what: str = "post", got: Any = None
     ) -> None:
         """The result (or `got`, a part of it) holds exactly `make(id)` for each id, in the order of the ids."""
+        part = got is not None  # e.g. the posts of a (posts, users) pair
         got = run.value if got is None else got
         if not isinstance(got, (list, tuple)):
-            raise self.fail(f"{run.name}() returned {short(got)}; expected a list of {len(ids)} {what}s.")
+            as_what = f" as its {what}s" if part else ""
+            raise self.fail(f"{run.name}() returned {short(got)}{as_what}; expected a list of {len(ids)} {what}s.")
         got = list(got)
         if got == [make(i) for i in ids]:
             return
         if len(got) != len(ids):
-            raise self.fail(f"{run.name}() returned {len(got)} results for {len(ids)} ids; expected one per id.")
+            counted, of = (f"{len(got)} {what}s", f"{what} ids") if part else (f"{len(got)} results", "ids")
+            raise self.fail(f"{run.name}() returned {counted} for {len(ids)} {of}; expected one per id.")
         got_ids = [g.get("id") if isinstance(g, dict) else None for g in got]
         if sorted(got_ids, key=str) == sorted(ids, key=str) and got_ids != ids:
             raise self.fail(ORDER.format(name=run.name, got=_ids(got_ids), ids=_ids(ids)))
@@ -259,7 +273,25 @@ def _ids(ids: list[Any], most: int = 8) -> str:
     return shown + (", ..." if len(ids) > most else "")
 
 
+def called(name: str) -> str:
+    """'fetch_async()' for a function, the command itself for a script run ('python project.py')."""
+    return f"{name}()" if name.isidentifier() else name
+
+
+def unawaited(value: Any) -> str:
+    """What a student handed back instead of awaiting it, named as they wrote it."""
+    if inspect.iscoroutine(value):
+        return f"the coroutine {value.__qualname__}()"
+    if isinstance(value, asyncio.Task):
+        return f"a Task running {value.get_coro().__qualname__}()"  # type: ignore[union-attr]
+    if isinstance(value, asyncio.Future):
+        return "a Future (asyncio.gather(...) returns one)"
+    return f"an awaitable {type(value).__name__}"
+
+
 def short(value: Any, most: int = 80) -> str:
+    if inspect.isawaitable(value):
+        return f"{unawaited(value)}, never awaited (is an `await` missing?)"
     text = repr(value)
     return text if len(text) <= most else text[: most - 3] + "..."
 
@@ -267,7 +299,9 @@ def short(value: Any, most: int = 80) -> str:
 STUDENT_ERRORS = (Exception, asyncio.CancelledError, SystemExit, KeyboardInterrupt)
 """What student code may raise and still get a verdict (pytest's own outcomes, like a timeout, pass through)."""
 
-HUNG_BEFORE = "{name}() never returned in an earlier check, so it was not run again."
+HUNG_BEFORE = "{name} never returned in an earlier check, so it was not run again."
+NOT_ASYNC = "{name}() must be defined with `async def`, so that calling it gives something to await."
+MISSING_AWAIT = "{name}() returned {what} instead of its result, without awaiting it. Is an `await` missing?"
 
 
 @dataclass
@@ -282,6 +316,7 @@ class _Call:
     error: BaseException | None = None
     seconds: float = 0.0
     expired: bool = False
+    not_async: bool | None = None  # None until the call has given something back
     run: Run = None  # type: ignore[assignment]
 
 
@@ -293,6 +328,26 @@ def _not_a_result(name: str, error: BaseException | None) -> None:
         raise Verdict(f"{name}() called sys.exit({error.code!r}). A function should return or raise, not end the program.")
     if isinstance(error, KeyboardInterrupt):
         raise Verdict(f"{name}() raised KeyboardInterrupt. Only Ctrl-C should; raise an ordinary exception instead.")
+
+
+def _async_underneath(fn: Callable[..., Any]) -> bool:
+    """True for an async def, also behind decorators that keep __wrapped__ (functools.wraps)."""
+    return inspect.iscoroutinefunction(inspect.unwrap(fn))
+
+
+def _settle_unawaited(value: Any, depth: int = 2) -> None:
+    """Close coroutines and cancel futures a student handed back un-awaited (also inside a list or a
+    pair of lists), so Python's 'never awaited' warnings do not surface later under another check."""
+    if inspect.iscoroutine(value):
+        value.close()
+    elif isinstance(value, asyncio.Future):
+        # Retrieved, so it is not reported as never retrieved, whenever it ends (a gather whose
+        # requests have all failed may end only after this, whether or not it is cancelled).
+        value.add_done_callback(lambda done: done.cancelled() or done.exception())
+        value.cancel()
+    elif depth and isinstance(value, (list, tuple)):
+        for part in value:
+            _settle_unawaited(part, depth - 1)
 
 
 def _some(things: list[str], most: int = 3) -> str:

@@ -57,12 +57,16 @@ async def test_fetch_one_raises_for_an_error_status(harness: Harness, post_id: i
 
 
 @pytest.mark.item("break-2")
-def test_fetch_sync_raises_for_a_missing_post(harness: Harness) -> None:
-    run = harness.attempt_sync("fetch_sync", [1, MISSING])
-    call = f"fetch_sync([1, {MISSING}])"
+@pytest.mark.parametrize(("post_id", "status"), [(MISSING, 404), (3, 500)], ids=["missing-404", "broken-500"])
+def test_fetch_sync_raises_for_an_error_status(harness: Harness, post_id: int, status: int) -> None:
+    if status != 404:
+        harness.api.faults[f"/posts/{post_id}"] = status
+    run = harness.attempt_sync("fetch_sync", [1, post_id])
+    call = f"fetch_sync([1, {post_id}])"
+    what = "a post that does not exist" if status == 404 else "a post the server failed to produce"
     harness.expect(
         run.error is not None,
-        SILENT_ERROR.format(call=call, got=short(run.value), what="a post that does not exist", status=404, expected="requests.HTTPError"),
+        SILENT_ERROR.format(call=call, got=short(run.value), what=what, status=status, expected="requests.HTTPError"),
     )
     harness.expect(
         isinstance(run.error, requests.HTTPError),
@@ -71,13 +75,17 @@ def test_fetch_sync_raises_for_a_missing_post(harness: Harness) -> None:
 
 
 TINY = 0.001
+TIMEOUTS_KEPT = (
+    "a list with a TimeoutError in every slot. Is the deadline on each request, and does each "
+    "request keep its own TimeoutError in its slot?"
+)
 
 
 @pytest.mark.item("break-3")
 async def test_tiny_timeout_fills_every_slot_with_timeout_error(harness: Harness) -> None:
     ids = [1, 2, 3, 4, 5]
     harness.api.default_delay = 0.05
-    run = await harness.call("fetch_async_with_timeout", ids, timeout=TINY)
+    run = harness.succeeded(await harness.attempt("fetch_async_with_timeout", ids, timeout=TINY), TIMEOUTS_KEPT)
     harness.expect_no_blocking(run)
     value = harness.expect_slots(run, len(ids), f"fetch_async_with_timeout({len(ids)} ids, timeout={TINY})")
     wrong = [(i, slot) for i, slot in zip(ids, value) if not isinstance(slot, TimeoutError)]

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from checks.data import user
+from checks.data import post, user
 from checks.harness import Harness, timing
 from checks.probe import Probe
 from checks.stubs import descending
 
 TWELVE = list(range(1, 13))
 
-OVER_THE_CAP = "fetch_async_limited({args}): peak in flight {peak}, expected exactly {expected}. {why}"
+OVER_THE_CAP = "fetch_async_limited({args}): peak in flight {peak}, expected {expected}. {why}"
+SHARED_CAP = "Is the semaphore shared by every request, and sized by max_concurrent?"
 SLOW_REFILL = (
     "fetch_async_limited(max_concurrent={cap}): after a request finished, the next one waited "
     "{gap:.2f} s to start although only {cap} were allowed at once. Does each group wait for its "
@@ -32,7 +33,7 @@ async def expect_capped(harness: Harness, ids: list[int], cap: int | None) -> No
     )
     harness.expect_no_blocking(run)
     why = (
-        "Is the semaphore shared by every request, and sized by max_concurrent?"
+        SHARED_CAP
         if run.peak > expected
         else "Are the requests started together and held back only by the limit?"
     )
@@ -41,7 +42,7 @@ async def expect_capped(harness: Harness, ids: list[int], cap: int | None) -> No
         OVER_THE_CAP.format(
             args=f"{len(ids)} ids, " + (f"max_concurrent={cap}" if cap else "default max_concurrent"),
             peak=run.peak,
-            expected=expected,
+            expected=f"exactly {expected}",
             why=why,
         ),
         run,
@@ -71,10 +72,14 @@ async def test_limited_starts_the_next_request_as_one_finishes(harness: Harness)
     # In every group of three, one request is slow and two are quick.
     harness.api.delays = {f"/posts/{i}": 0.10 if i % 3 == 1 else 0.025 for i in TWELVE}
     run = await harness.call("fetch_async_limited", TWELVE, max_concurrent=3)
-    gap = Probe.slowest_refill(run.spans)
     harness.expect(
-        run.peak <= 3 and gap <= REFILL_TOLERANCE, SLOW_REFILL.format(cap=3, gap=gap), run, picture=True
+        run.peak <= 3,
+        OVER_THE_CAP.format(args="12 ids, max_concurrent=3", peak=run.peak, expected="at most 3", why=SHARED_CAP),
+        run,
+        picture=True,
     )
+    gap = Probe.slowest_refill(run.spans)
+    harness.expect(gap <= REFILL_TOLERANCE, SLOW_REFILL.format(cap=3, gap=gap), run, picture=True)
     harness.expect_items(run, TWELVE)
 
 
@@ -94,11 +99,26 @@ async def test_two_endpoints_are_fetched_in_one_batch(harness: Harness) -> None:
     harness.expect(
         routes == ["posts", "users"], f"fetch_two_endpoints() asked for /{' and /'.join(routes) or 'nothing'}; expected /posts and /users."
     )
+    wanted = [f"/posts/{i}" for i in post_ids] + [f"/users/{i}" for i in user_ids]
+    asked = [s.path for s in run.spans]
+    extra, missing = sorted(set(asked) - set(wanted)), sorted(set(wanted) - set(asked))
+    harness.expect(
+        not extra and not missing,
+        f"fetch_two_endpoints({post_ids}, {user_ids}) "
+        + (f"asked for {', '.join(extra)}, which {'was' if len(extra) == 1 else 'were'} not among the ids given" if extra else "")
+        + (" and " if extra and missing else "")
+        + (f"never asked for {', '.join(missing)}" if missing else "")
+        + ". Are both id lists used as they are passed in?",
+    )
     harness.expect(
         run.peak == len(post_ids) + len(user_ids),
         f"fetch_two_endpoints(): peak in flight {run.peak}, expected {len(post_ids) + len(user_ids)} "
-        f"(every post and user request together). {timing(run)}. Are the two endpoints fetched one after the "
-        "other instead of in a single gather()?",
+        f"(every post and user request together). {timing(run)}. "
+        + (
+            "Are the two endpoints fetched one after the other instead of in a single gather()?"
+            if run.peak < len(wanted)
+            else "Is any request sent more than once?"
+        ),
         run,
         picture=True,
     )
@@ -109,6 +129,10 @@ async def test_two_endpoints_are_fetched_in_one_batch(harness: Harness) -> None:
         f"{len(value) if hasattr(value, '__len__') else '?'}; expected a pair (posts, users).",
     )
     posts, users = value
+    harness.expect(
+        not (_holds(users, [post(i) for i in post_ids]) and _holds(posts, [user(i) for i in user_ids])),
+        "fetch_two_endpoints() returned (users, posts); expected (posts, users), in that order.",
+    )
     harness.expect_items(run, post_ids, got=posts)
     harness.expect_items(run, user_ids, make=user, what="user", got=users)
     harness.expect_one_session(run)
@@ -124,3 +148,7 @@ async def test_two_endpoints_default_to_users_one_to_five(harness: Harness) -> N
         f"fetch_two_endpoints([2]) returned {type(value).__name__}; expected a pair (posts, users).",
     )
     harness.expect_items(run, [1, 2, 3, 4, 5], make=user, what="user", got=value[1])
+
+
+def _holds(part: object, expected: list) -> bool:
+    return isinstance(part, (list, tuple)) and list(part) == expected

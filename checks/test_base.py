@@ -84,44 +84,51 @@ MAIN_FORMAT = (
     "Expected a 'Fetched post N' line for each of posts 1 to {count} in each run, each run ending with "
     "'Sync total: ~S seconds for {count} requests' or 'Async total: ~S seconds for {count} requests'."
 )
+# Lenient on spacing, case, a '#' before the id and the unit's spelling ("2.5 s", "2.5 secs"): the
+# format is there for people to read, and what was fetched is measured, not read from the text.
+FETCHED = re.compile(r"fetched post\s*#?\s*(\d+)", re.I)
+TOTAL = r"\b{run} total\s*:?\s*~?\s*[\d.]+\s*(?:s|secs?|seconds?)\b\s*for\s+(\d+)\s+requests?"
+SYNC_TOTAL, ASYNC_TOTAL = (re.compile(TOTAL.format(run=run), re.I) for run in ("sync", "async"))
 
 
-def expect_main_output(harness: Harness, output: str, run: Run, count: int) -> None:
-    """Two runs printed in order, each naming every post, and the requests really made that way."""
-    sync_total = re.search(r"Sync total: ~?\s*[\d.]+\s*seconds? for (\d+) requests?", output)
-    async_total = re.search(r"Async total: ~?\s*[\d.]+\s*seconds? for (\d+) requests?", output)
+def expect_main_output(harness: Harness, output: str, run: Run, count: int, shown: str = "") -> None:
+    """Two runs printed in order, each naming every post, and the requests really made that way.
+
+    `shown` is how the student started it, `main(10)` unless said otherwise. More requests than
+    `count` are allowed (a student may add a run of their own after the two asked for); fewer are not.
+    """
+    shown = shown or f"main({count})"
+    sync_total, async_total = SYNC_TOTAL.search(output), ASYNC_TOTAL.search(output)
     expected = MAIN_FORMAT.format(count=count)
-    harness.expect(sync_total is not None, f"main({count}) printed no 'Sync total' line. {expected}")
-    harness.expect(async_total is not None, f"main({count}) printed no 'Async total' line. {expected}")
+    harness.expect(sync_total is not None, f"{shown} printed no 'Sync total' line. {expected}")
+    harness.expect(async_total is not None, f"{shown} printed no 'Async total' line. {expected}")
     assert sync_total and async_total
     harness.expect(
-        sync_total.start() < async_total.start(), f"main({count}) printed the async total before the sync one. {expected}"
+        sync_total.start() < async_total.start(), f"{shown} printed the async total before the sync one. {expected}"
     )
     for label, total, section in (
         ("sync", sync_total, output[: sync_total.start()]),
         ("async", async_total, output[sync_total.end() : async_total.start()]),
     ):
-        named = {int(n) for n in re.findall(r"Fetched post (\d+)", section)}
+        named = {int(n) for n in FETCHED.findall(section)}
         missing = sorted(set(range(1, count + 1)) - named)
         harness.expect(
             not missing and int(total.group(1)) == count,
-            f"main({count}): the {label} run printed {len(named & set(range(1, count + 1)))} of the {count} posts "
+            f"{shown}: the {label} run printed {len(named & set(range(1, count + 1)))} of the {count} posts "
             f"and its total line says {total.group(1)} requests. {expected}",
         )
     sync_spans = [s for s in run.spans if s.client == "requests"]
     async_spans = [s for s in run.spans if s.client == "aiohttp"]
     harness.expect(
-        len(sync_spans) == count and len(async_spans) == count,
-        f"main({count}) made {len(sync_spans)} requests with `requests` and {len(async_spans)} with aiohttp; "
+        len(sync_spans) >= count and len(async_spans) >= count,
+        f"{shown} made {len(sync_spans)} requests with `requests` and {len(async_spans)} with aiohttp; "
         f"expected {count} of each (one sync run, one async run).",
     )
-    harness.expect(
-        Probe.peak(sync_spans) == 1, f"main({count}): the sync run had more than one request in flight at once."
-    )
+    harness.expect(Probe.peak(sync_spans) == 1, f"{shown}: the sync run had more than one request in flight at once.")
     peak_async = Probe.peak(async_spans)
     harness.expect(
-        peak_async == count,
-        f"main({count}): the async run's peak in flight was {peak_async}, expected {count} (all at once).",
+        peak_async >= count,
+        f"{shown}: the async run's peak in flight was {peak_async}, expected {count} (all at once).",
     )
 
 
@@ -151,7 +158,7 @@ def test_command_line_count_reaches_main(
     harness.api.sync_delay, harness.api.default_delay = 0.001, 0.05
     monkeypatch.setattr(sys, "argv", [str(harness.path), "50"])
     run = harness.run_as_script()
-    expect_main_output(harness, capsys.readouterr().out, run, 50)
+    expect_main_output(harness, capsys.readouterr().out, run, 50, shown=f"python {harness.path.name} 50")
 
 
 @pytest.mark.item("alter-1")

@@ -59,6 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[checks_key] = {}
     config.stash[hung_key] = set()
     config.stash[started_key] = time.monotonic()
+    config.pluginmanager.register(_CollectionWatch(config.stash[grade_key]), "grader-collection-watch")
     guard = config.stash[guard_key] = Guard()
     guard.install()
     if _grading_only(config) and config.option.tbstyle == "auto":
@@ -129,6 +130,19 @@ def graded_item(node: pytest.Item) -> str | None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for node in items:
         graded_item(node)
+
+
+class _CollectionWatch:
+    """Registered per run: a check module that cannot be collected is the grader's fault, not the
+    student's, and without this the run would end with no scorecard and nothing in the reports."""
+
+    def __init__(self, grade: Grade) -> None:
+        self.grade = grade
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed and CHECKS_DIR in Path(report.fspath).resolve().parents:
+            text = str(report.longrepr).strip().splitlines()
+            self.grade.grader_errors.append(f"{report.nodeid}: " + " | ".join(text[-3:]))
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -257,7 +271,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def _graded_anything(grade: Grade) -> bool:
-    return grade.load_error is not None or any(r.checks for r in grade.items)
+    return grade.load_error is not None or bool(grade.grader_errors) or any(r.checks for r in grade.items)
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:

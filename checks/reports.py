@@ -10,6 +10,11 @@ from checks.results import Grade, Outcome
 MESSAGE_CAP = 4000
 """Characters of one check's message kept in the JSON report: a student file that prints megabytes stays small."""
 
+GRADER_BROKEN = (
+    "The grader could not load some of its own checks; this is not a verdict on your code. "
+    "Reinstall with the README's command, or tell your instructor:"
+)
+
 _MARKS = {"passed": "PASS", "failed": "FAIL", "ungraded": "----"}
 
 
@@ -19,6 +24,8 @@ def scorecard(grade: Grade) -> list[str]:
     lines = [f"Grading {grade.project}"]
     if grade.load_error:
         lines += ["", "Your file could not be imported, so no check could run:", f"  {grade.load_error}", ""]
+    if grade.grader_errors:
+        lines += ["", GRADER_BROKEN, *(f"  {error}" for error in _capped(grade.grader_errors)), ""]
     for r in grade.items:
         if r.item.graded:
             points = f"{r.score:>3} / {r.item.points:<3}"

@@ -62,6 +62,7 @@ class Grade:
     project: str
     items: list[ItemResult]
     load_error: str | None = None
+    grader_errors: list[str] = field(default_factory=list)  # checks that could not even be collected
 
     @classmethod
     def empty(cls, project: str) -> Grade:
@@ -84,7 +85,9 @@ class Grade:
         return next((r for r in self.items if r.status == "failed"), None)
 
     def to_json(self) -> dict:
+        extra = {"grader_errors": self.grader_errors} if self.grader_errors else {}
         return {
+            **extra,
             "project": self.project,
             "score": self.score,
             "max_score": self.max_score,

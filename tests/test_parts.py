@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 
+from checks import plugin
 from checks.catalogue import BY_ID, ITEMS
 from checks.compat import StubResponse
 from checks.data import post
@@ -18,7 +19,7 @@ from checks.guard import Guard
 from checks.probe import Probe, Span
 from checks.results import CheckResult, Grade, Outcome
 from checks.stubs import FakeAPI
-from tests.conftest import GRADED_IDS
+from tests.conftest import GRADED_IDS, ROOT
 
 
 async def _get_json(url: str) -> dict:
@@ -153,3 +154,23 @@ async def test_stand_in_honours_a_connector_limit_like_a_real_pool() -> None:
             await asyncio.gather(*(one(i) for i in range(1, 10)))
     assert Probe.peak(api.probe.spans) == 3
     assert Probe.slowest_refill(api.probe.spans) < 0.02
+
+
+def test_a_check_module_that_cannot_be_collected_is_reported_as_the_graders_fault(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without this the run ends with 'error during collection', no scorecard and no verdict at all."""
+    monkeypatch.setattr(plugin, "CHECKS_DIR", pytester.path)
+    pytester.makepyfile(
+        test_fine='import pytest\n\n@pytest.mark.item("base")\ndef test_ok():\n    pass\n',
+        test_broken='raise ImportError("this check module is broken")\n',
+    )
+    out = pytester.path / "grade.json"
+    result = pytester.runpytest_inprocess(
+        "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), "-p", "checks.plugin",
+        f"--project={ROOT / 'solutions' / 'project.py'}", f"--grade-json={out}", str(pytester.path),
+    )
+    assert result.ret != 0
+    assert "The grader could not load some of its own checks" in result.stdout.str()
+    report = json.loads(out.read_text())
+    assert len(report["grader_errors"]) == 1 and "this check module is broken" in report["grader_errors"][0]

@@ -30,6 +30,7 @@ def _remember(name: str, graded) -> None:
 def test_correct_solution_passes_every_item(grade, solution: Path) -> None:
     graded = grade(solution)
     failing = {i: graded.messages(i) for i in graded.failed()}
+    assert not graded.report.get("grader_errors"), graded.report["grader_errors"]
     assert not failing, f"{solution.name} should pass everything; failing: {failing}"
     assert graded.report["score"] == graded.report["max_score"] == 100
     assert graded.exit_code == 0
@@ -55,6 +56,7 @@ def test_known_bad_file_fails_exactly_its_items(grade, scenario: Path) -> None:
     expected = json.loads((scenario / "expected.json").read_text())
     graded = grade(scenario / "project.py", *expected.get("args", []))
     _remember(scenario.name, graded)
+    assert not graded.report.get("grader_errors"), graded.report["grader_errors"]
     assert graded.failed() == set(expected["failed"]), (
         f"{expected['description']}\nexpected to fail {sorted(expected['failed'])}, failed {sorted(graded.failed())}\n"
         + "\n".join(f"[{i}] {graded.messages(i)}" for i in sorted(graded.failed() ^ set(expected["failed"])))

@@ -68,23 +68,18 @@ class Probe:
         return best
 
     @staticmethod
-    def slowest_refill(spans: list[Span]) -> float:
-        """The longest wait between a request ending and the next one starting, while some had not started.
+    def slowest_refill(spans: list[Span], cap: int) -> float:
+        """The longest a slot stayed empty while requests were still waiting, under a limit of `cap`.
 
-        A limiter that lets the next request go as soon as one finishes keeps this near zero;
-        one that waits for a whole group to finish shows the spread of the group's delays.
+        With a limit of `cap`, request number cap + k can start as soon as the k-th request has
+        finished. A limiter that lets the next one go at that moment keeps this near zero; one that
+        waits for a whole group shows the spread of the group's delays, and one that starts a single
+        request when several finished together leaves the other slots empty until the next finish.
         """
-        if not spans:
-            return 0.0
-        last_start = max(s.start for s in spans)
         starts = sorted(s.start for s in spans)
-        worst = 0.0
-        for s in spans:
-            if s.end is None or s.end >= last_start:
-                continue
-            following = next(t for t in starts if t >= s.end)
-            worst = max(worst, following - s.end)
-        return worst
+        ends = sorted(s.end if s.end is not None else float("inf") for s in spans)
+        gaps = [starts[cap + k] - ends[k] for k in range(len(spans) - cap)]
+        return max([0.0, *gaps])
 
     @staticmethod
     def duration(spans: list[Span]) -> float:

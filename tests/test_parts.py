@@ -54,8 +54,14 @@ def test_peak_counts_overlaps_and_not_back_to_back_requests() -> None:
 def test_slowest_refill_sees_a_group_waiting_for_its_slowest_member() -> None:
     as_one_finishes = _spans((0, 0.1), (0, 0.3), (0.1, 0.2), (0.2, 0.4))
     group_by_group = _spans((0, 0.1), (0, 0.3), (0.3, 0.4), (0.3, 0.5))
-    assert Probe.slowest_refill(as_one_finishes) == pytest.approx(0.0)
-    assert Probe.slowest_refill(group_by_group) == pytest.approx(0.2)
+    assert Probe.slowest_refill(as_one_finishes, 2) == pytest.approx(0.0)
+    assert Probe.slowest_refill(group_by_group, 2) == pytest.approx(0.2)
+
+
+def test_slowest_refill_sees_one_start_for_two_finishes() -> None:
+    """Two finish together at 0.1 and only one starts; the other slot waits for the next finish, at 0.3."""
+    one_per_wake_up = _spans((0, 0.1), (0, 0.1), (0.1, 0.3), (0.3, 0.4))
+    assert Probe.slowest_refill(one_per_wake_up, 2) == pytest.approx(0.2)
 
 
 def test_timeline_draws_one_row_per_request_and_summarises_long_runs() -> None:
@@ -153,7 +159,7 @@ async def test_stand_in_honours_a_connector_limit_like_a_real_pool() -> None:
 
             await asyncio.gather(*(one(i) for i in range(1, 10)))
     assert Probe.peak(api.probe.spans) == 3
-    assert Probe.slowest_refill(api.probe.spans) < 0.02
+    assert Probe.slowest_refill(api.probe.spans, 3) < 0.02
 
 
 def test_a_check_module_that_cannot_be_collected_is_reported_as_the_graders_fault(

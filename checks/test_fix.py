@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from checks.data import post
-from checks.harness import Harness, short, timing
+from checks.harness import Harness, Run, short, timing
 from checks.stubs import DROPPED, descending
 
 EIGHT = list(range(1, 9))
@@ -68,6 +70,22 @@ DEADLINE_MARGIN = 0.35
 """Extra seconds the batch may take beyond its deadline; far below the slow requests' 1 s."""
 
 
+RETRIED = (
+    "{name}(timeout={deadline}) asked for {path} {times} times; expected each post once. A request "
+    "that ran out of time is not tried again here: every retry adds another deadline to the wait."
+)
+
+
+def expect_each_post_once(harness: Harness, run: Run) -> None:
+    """Counted, not timed: a retry after a timeout shows as a second request for the same post."""
+    asked = Counter(s.path for s in run.spans)
+    again = [path for path, times in asked.items() if times > 1]
+    harness.expect(
+        not again,
+        RETRIED.format(name=run.name, deadline=DEADLINE, path=again[0] if again else "", times=asked[again[0]] if again else 0),
+    )
+
+
 @pytest.mark.item("fix-2")
 async def test_slow_requests_time_out_while_the_rest_arrive(harness: Harness) -> None:
     slow_ids = {2, 5}
@@ -95,6 +113,7 @@ async def test_slow_requests_time_out_while_the_rest_arrive(harness: Harness) ->
                 f"fetch_async_with_timeout(timeout={DEADLINE}): post {post_id} answers in time, but its slot "
                 f"holds {short(slot)}; expected the post. Does one slow request cancel the others?",
             )
+    expect_each_post_once(harness, run)
     harness.expect_all_at_once(run, len(EIGHT))
     harness.expect(
         run.seconds <= DEADLINE + DEADLINE_MARGIN,
@@ -125,6 +144,7 @@ async def test_one_request_with_a_deadline(harness: Harness) -> None:
         + (f"raised {type(slow.error).__name__}" if slow.error else f"returned {short(slow.value)}")
         + "; expected TimeoutError.",
     )
+    expect_each_post_once(harness, slow)
     harness.expect(
         slow.seconds <= DEADLINE + DEADLINE_MARGIN,
         f"fetch_one_with_timeout(session, 2, {DEADLINE}) gave up after {slow.seconds:.2f} s; expected about {DEADLINE} s.",
@@ -139,7 +159,9 @@ async def test_manual_session_is_closed_when_a_request_fails(harness: Harness) -
     run = await harness.attempt("fetch_async_manual_session", ids)
     harness.expect(
         run.sessions_opened == 1,
-        f"fetch_async_manual_session() opened {run.sessions_opened} ClientSessions, expected 1.",
+        f"fetch_async_manual_session() opened {run.sessions_opened} ClientSessions, expected 1"
+        + (f" (it raised {type(run.error).__name__}: {short(run.error)})" if run.error else "")
+        + (". Is a session kept from an earlier call instead of made for this one?" if run.sessions_opened == 0 else "."),
     )
     harness.expect(
         run.sessions_left_open == 0,

@@ -68,6 +68,8 @@ async def test_manual_session_leaves_no_connection_open(live: Harness) -> None:
         + (f" (it raised {type(run.error).__name__})" if run.error else "")
         + ". Who calls `await session.close()`?",
     )
+    live.succeeded(run, "the six posts, since every request worked")
+    live.expect_items(run, SIX)
 
 
 @pytest.mark.item("break-3")

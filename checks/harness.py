@@ -107,7 +107,7 @@ class Harness:
     def attempt_sync(self, name: str, *args: Any, **kwargs: Any) -> Run:
         """Call plain student function `name`; only pytest-timeout can stop it if it never returns."""
         fn = self.function(name)
-        with self._measuring(name) as call:
+        with self._measuring(name) as call, _as_in_a_new_process():
             call.value = fn(*args, **kwargs)
             if inspect.iscoroutine(call.value):
                 call.value = asyncio.run(call.value)
@@ -115,7 +115,7 @@ class Harness:
 
     def run_as_script(self) -> Run:
         """Run the graded file as `python project.py ...` would (sys.argv is the caller's to set)."""
-        with self._measuring(f"python {self.path.name}") as call:
+        with self._measuring(f"python {self.path.name}") as call, _as_in_a_new_process():
             try:
                 runpy.run_path(str(self.path), run_name="__main__")
             except SystemExit as exited:
@@ -354,6 +354,30 @@ def _some(things: list[str], most: int = 3) -> str:
     unique = list(dict.fromkeys(things))
     shown = ", ".join(unique[:most])
     return shown + (f" and {len(unique) - most} more" if len(unique) > most else "")
+
+
+@contextmanager
+def _as_in_a_new_process() -> Iterator[None]:
+    """Give sync student code the event loop state of a fresh `python project.py`.
+
+    Earlier checks' asyncio.run() calls leave asyncio marked as having had its loop unset, and then
+    Python 3.11 to 3.13 make asyncio.get_event_loop() raise where a fresh process would have made
+    a loop: a main() written with get_event_loop().run_until_complete() worked from the command
+    line and failed here. Whatever loop the student's code leaves behind is closed afterwards.
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        try:
+            left = asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:
+            left = None
+        asyncio.set_event_loop(None)
+        for each in {loop, left} - {None}:
+            if not each.is_running() and not each.is_closed():
+                each.close()
 
 
 @contextmanager

@@ -9,6 +9,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, TracebackType
+from typing import Any
 
 _serial = itertools.count(1)
 
@@ -32,6 +33,8 @@ def load(path: Path) -> ModuleType | LoadFailure:
     folder = str(path.parent)
     sys.path.insert(0, folder)  # the student's own helper modules beside project.py
     sys.modules[name] = module
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _FollowingStream("stdout", streams[0]), _FollowingStream("stderr", streams[1])
     try:
         spec.loader.exec_module(module)
     except SyntaxError as error:
@@ -44,9 +47,32 @@ def load(path: Path) -> ModuleType | LoadFailure:
         where = location(path, error.__traceback__) or "while importing"
         return LoadFailure(path, f"{path}, {where}: {describe(error)}")
     finally:
+        sys.stdout, sys.stderr = streams
         if folder in sys.path:
             sys.path.remove(folder)
     return module
+
+
+class _FollowingStream:
+    """What the graded file sees as sys.stdout (or stderr) while it is imported: every write goes to
+    the stream of the moment. A logging handler made at import (logging.basicConfig(stream=sys.stdout))
+    keeps the stream it was given; without this its lines would miss the capture of a later check."""
+
+    def __init__(self, name: str, during_import: object) -> None:
+        self._name, self._during_import = name, during_import
+
+    def _target(self) -> Any:
+        current = getattr(sys, self._name)
+        return self._during_import if current is self else current
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._target(), attribute)
 
 
 def location(path: Path, tb: TracebackType | None) -> str | None:

@@ -364,22 +364,18 @@ def _as_in_a_new_process() -> Iterator[None]:
     Earlier checks' asyncio.run() calls leave asyncio marked as having had its loop unset, and then
     Python 3.11 to 3.13 make asyncio.get_event_loop() raise where a fresh process would have made
     a loop: a main() written with get_event_loop().run_until_complete() worked from the command
-    line and failed here. From 3.14 on a fresh process has no loop either, so none is made there.
-    Whatever loop the student's code leaves behind is closed afterwards.
+    line and failed here. From 3.14 on a fresh process has no loop either, so nothing is done there.
     """
-    loop = asyncio.new_event_loop() if sys.version_info < (3, 14) else None
+    if sys.version_info >= (3, 14):
+        yield
+        return
+    loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
         yield
     finally:
-        try:
-            left = asyncio.get_event_loop_policy().get_event_loop()
-        except RuntimeError:
-            left = None
         asyncio.set_event_loop(None)
-        for each in {loop, left} - {None}:
-            if not each.is_running() and not each.is_closed():
-                each.close()
+        loop.close()
 
 
 @contextmanager

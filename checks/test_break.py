@@ -75,10 +75,8 @@ def test_fetch_sync_raises_for_an_error_status(harness: Harness, post_id: int, s
 
 
 TINY = 0.001
-TIMEOUTS_KEPT = (
-    "a list with a TimeoutError in every slot. Is the deadline on each request, and does each "
-    "request keep its own TimeoutError in its slot?"
-)
+KEEP_TIMEOUTS = "Is the deadline on each request, and does each request keep its own TimeoutError in its slot?"
+TIMEOUTS_KEPT = f"a list with a TimeoutError in every slot. {KEEP_TIMEOUTS}"
 
 
 @pytest.mark.item("break-3")

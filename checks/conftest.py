@@ -9,10 +9,10 @@ from typing import Iterator
 import pytest
 
 from checks.fakeapi import BackgroundServer
-from checks.harness import Harness
+from checks.engine.harness import Harness
 from checks.plugin import graded_module, guard_key, hung_key, project_path_key
-from checks.probe import Probe
-from checks.stubs import FakeAPI
+from checks.engine.probe import Probe
+from checks.engine.stubs import FakeAPI
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from typing import Any, AsyncIterator
 from aiohttp import web
 
 from checks.data import POST_COUNT, USER_COUNT, comments_for, post, user
-from checks.probe import Probe
+from checks.engine.probe import Probe
 
 LOOPBACK = "127.0.0.1"
 

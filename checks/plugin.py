@@ -9,10 +9,13 @@ from types import ModuleType
 
 import pytest
 
-from checks import catalogue, exports, loader, reports
-from checks.guard import Guard
-from checks.harness import Verdict
-from checks.results import CheckResult, Grade, Outcome
+from checks import catalogue
+from checks.engine import loader
+from checks.reports import exports
+from checks.reports import scorecard as reports
+from checks.engine.guard import Guard
+from checks.engine.harness import Verdict
+from checks.reports.results import CheckResult, Grade, Outcome
 
 PROJECT_HELP = "the student file to grade (default: starter/project.py, from the project's root)"
 GRADE_JSON_HELP = "also write the grade as JSON to this path"

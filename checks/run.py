@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from checks.fakeapi import BackgroundServer, Behaviour, FakeAPI, Settings
-from checks.probe import Probe, Span
+from checks.engine.probe import Probe, Span
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from checks.data import post, user
-from checks.harness import Harness, timing
-from checks.probe import Probe
-from checks.stubs import descending
+from checks.engine.harness import Harness, timing
+from checks.engine.probe import Probe
+from checks.engine.stubs import descending
 
 TWELVE = list(range(1, 13))
 

@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from checks.data import post
-from checks.harness import Harness, Run, short
-from checks.probe import Probe
-from checks.stubs import descending
+from checks.engine.harness import Harness, Run, short
+from checks.engine.probe import Probe
+from checks.engine.stubs import descending
 
 TEN = list(range(1, 11))
 FIFTY = list(range(1, 51))

@@ -6,8 +6,8 @@ import aiohttp
 import pytest
 import requests
 
-from checks.harness import Harness, short
-from checks.stubs import descending
+from checks.engine.harness import Harness, short
+from checks.engine.stubs import descending
 
 TEN = list(range(1, 11))
 MISSING = 9999  # the stand-in has 100 posts; like the real API it answers 404 with {} beyond them

@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 
 from checks.data import post
-from checks.harness import Harness, Run, short, timing
-from checks.stubs import DROPPED, descending
+from checks.engine.harness import Harness, Run, short, timing
+from checks.engine.stubs import DROPPED, descending
 
 EIGHT = list(range(1, 9))
 

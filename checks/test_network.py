@@ -13,7 +13,7 @@ import time
 import pytest
 
 from checks.fakeapi import Behaviour
-from checks.harness import Harness, short, timing
+from checks.engine.harness import Harness, short, timing
 from checks.test_base import expect_main_output
 from checks.test_break import KEEP_TIMEOUTS, TIMEOUTS_KEPT
 

@@ -13,7 +13,7 @@ import requests
 
 from checks.data import comments_for, post, user
 from checks.fakeapi import BackgroundServer, Behaviour, Settings, serve
-from checks.probe import Probe
+from checks.engine.probe import Probe
 from checks.run import run_main
 from tests.conftest import ROOT
 

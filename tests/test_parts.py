@@ -13,12 +13,12 @@ from aioresponses import aioresponses
 
 from checks import plugin
 from checks.catalogue import BY_ID, ITEMS
-from checks.compat import StubResponse
+from checks.engine.compat import StubResponse
 from checks.data import post
-from checks.guard import Guard
-from checks.probe import Probe, Span
-from checks.results import CheckResult, Grade, Outcome
-from checks.stubs import FakeAPI
+from checks.engine.guard import Guard
+from checks.engine.probe import Probe, Span
+from checks.reports.results import CheckResult, Grade, Outcome
+from checks.engine.stubs import FakeAPI
 from tests.conftest import GRADED_IDS, ROOT
 
 
@@ -28,7 +28,7 @@ async def _get_json(url: str) -> dict:
 
 
 async def test_plain_aioresponses_still_needs_the_bridge_on_this_aiohttp() -> None:
-    """If this starts failing, aioresponses fixed pnuckowski/aioresponses#289: drop checks/compat.py."""
+    """If this starts failing, aioresponses fixed pnuckowski/aioresponses#289: drop checks/engine/compat.py."""
     with aioresponses() as mocked:
         mocked.get("http://x.test/a", payload={"a": 1})
         with pytest.raises(TypeError, match="stream_writer"):

@@ -8,7 +8,7 @@ import socket
 import time
 from typing import Any
 
-from checks.probe import Probe
+from checks.engine.probe import Probe
 
 # The originals, even if this module is imported again while a guard is installed.
 real_sleep = getattr(time.sleep, "unguarded", time.sleep)

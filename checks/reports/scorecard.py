@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from checks.results import Grade, Outcome
+from checks.reports.results import Grade, Outcome
 
 MESSAGE_CAP = 4000
 """Characters of one check's message kept in the JSON report: a student file that prints megabytes stays small."""

@@ -6,8 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from checks.reports import MESSAGE_CAP
-from checks.results import Grade
+from checks.reports.scorecard import MESSAGE_CAP
+from checks.reports.results import Grade
 
 _GITHUB_MARKS = {"passed": "✅ passed", "failed": "❌ failed", "ungraded": "➖ not scored"}
 

@@ -23,10 +23,10 @@ import requests
 import responses
 from aioresponses import CallbackResult, aioresponses
 
-from checks import guard
-from checks.compat import StubResponse
+from checks.engine import guard
+from checks.engine.compat import StubResponse
 from checks.data import POST_COUNT, USER_COUNT, post, user
-from checks.probe import Probe
+from checks.engine.probe import Probe
 
 STUB_BASE = "http://api.grader.test"
 """Where the checks point BASE_URL: a name that cannot resolve, should anything ever try."""

@@ -16,9 +16,9 @@ from typing import Any, Callable, Iterator
 import aiohttp
 
 from checks.data import post
-from checks.loader import describe, location
-from checks.probe import Probe, Span
-from checks.stubs import FakeAPI
+from checks.engine.loader import describe, location
+from checks.engine.probe import Probe, Span
+from checks.engine.stubs import FakeAPI
 
 CALL_LIMIT = 5.0
 """Seconds a single student call may take before the check gives up on it (pytest-timeout is the backstop)."""

@@ -1,0 +1,1 @@
+"""The grade as data and every way it is written: scorecard and JSON, GitHub, Gradescope."""

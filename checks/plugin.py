@@ -33,6 +33,11 @@ ESCAPED = (
 )
 IMPORT_TIMED_OUT = "importing it did not finish within {seconds:g} s ({where}). Is there a loop or a blocking call at module level?"
 OVER_BUDGET = "Not run: grading had already taken {seconds:.0f} s, more than the {budget:g} s allowed for a whole run."
+OFFICIAL_HELP = (
+    "grade as for a grade that counts: the graded file runs only in a worker process (sandboxed where the "
+    "machine allows), never in the process that decides the grade"
+)
+REQUIRE_SANDBOX_HELP = "with --official: refuse to grade when the sandbox cannot be had, instead of grading without it"
 BUDGET_HELP = "seconds a whole grading run may take before the remaining checks are reported as not run (default 240)"
 NOT_IMPORTED = "{path} could not be imported, so this check could not run: {why}"
 
@@ -50,6 +55,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--project", metavar="PATH", default=None, help=PROJECT_HELP)
     group.addoption("--grade-json", metavar="PATH", default=None, help=GRADE_JSON_HELP)
     group.addoption("--gradescope", metavar="PATH", default=None, help=GRADESCOPE_HELP)
+    group.addoption("--official", action="store_true", default=False, help=OFFICIAL_HELP)
+    group.addoption("--require-sandbox", action="store_true", default=False, help=REQUIRE_SANDBOX_HELP)
     group.addoption("--grade-budget", metavar="SECONDS", type=float, default=None, help=BUDGET_HELP)
     parser.addini("project", PROJECT_HELP, default=DEFAULT_PROJECT)
     parser.addini("grade_budget", BUDGET_HELP, default="240")

@@ -149,15 +149,19 @@ class FakeAPI:
 
 
 @asynccontextmanager
-async def serve(settings: Settings | None = None, port: int = 0) -> AsyncIterator[FakeAPI]:
-    """Run the stand-in on loopback (a free port unless told otherwise) for the length of the block."""
+async def serve(settings: Settings | None = None, port: int = 0, sock: Any = None) -> AsyncIterator[FakeAPI]:
+    """Run the stand-in on loopback (a free port unless told otherwise) for the length of the block.
+
+    `sock`, a socket already listening, is used instead: official grading makes it inside the
+    sandbox's own network, so only the sandbox can reach the server.
+    """
     api = FakeAPI(settings)
     # handler_cancellation: a client that gives up (a timeout) cancels its handler, as on a real server.
     runner = web.AppRunner(api.app, access_log=None, handle_signals=False, handler_cancellation=True)
     await runner.setup()
     # A deep accept queue: a client opening 1000 connections at once would otherwise see SYNs dropped
     # past the default 128 and retried a second later, which is the kernel's delay, not the exercise's.
-    site = web.TCPSite(runner, LOOPBACK, port, backlog=4096)
+    site = web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, LOOPBACK, port, backlog=4096)
     await site.start()
     bound = runner.addresses[0][1]  # with port 0, the port the system chose
     api.base_url = f"http://{LOOPBACK}:{bound}"
@@ -170,8 +174,8 @@ async def serve(settings: Settings | None = None, port: int = 0) -> AsyncIterato
 class BackgroundServer:
     """The stand-in on its own thread and event loop, for synchronous callers (the run command, benchmarks)."""
 
-    def __init__(self, settings: Settings | None = None, port: int = 0) -> None:
-        self._settings, self._port = settings, port
+    def __init__(self, settings: Settings | None = None, port: int = 0, sock: Any = None) -> None:
+        self._settings, self._port, self._sock = settings, port, sock
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fakeapi", daemon=True)
         self._context: Any = None
@@ -179,7 +183,7 @@ class BackgroundServer:
 
     def start(self) -> FakeAPI:
         self._thread.start()
-        self._context = serve(self._settings, self._port)
+        self._context = serve(self._settings, self._port, self._sock)
         self.api = asyncio.run_coroutine_threadsafe(self._context.__aenter__(), self._loop).result(timeout=10)
         return self.api
 

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
+import importlib.metadata
+import importlib.util
+import marshal
 import re
+import site
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,29 +48,385 @@ def published(readme: Path = ROOT / "README.md") -> str | None:
     return found.group(1) if found else None
 
 
+# Stray files: what Python runs that the hash above never reads. The hash skips compiled files (they differ
+# between machines), yet Python runs a compiled file instead of its source whenever the file's header matches,
+# and runs every .pth file and sitecustomize module of the environment before anything else.
+
+CACHE_DIR = "__pycache__"
+HEADER = 16
+"""A compiled file's header (PEP 552): magic number, flags, then mtime and size of the source or its hash."""
+STARTUP_HOOKS = ("sitecustomize", "usercustomize")
+"""Modules the site module imports at every start, wherever on sys.path they are."""
+
+SOURCELESS = "compiled file outside __pycache__: Python imports it as a module that has no source to check"
+ORPHAN = "compiled file for {source}, which does not exist: nothing legitimate leaves one but a deleted module"
+FORGED = "{loader} runs it instead of {source}, and it is not what {source} compiles to"
+UNREADABLE = "{loader} runs it instead of {source}, and it is not even valid compiled code"
+UNOWNED_STARTUP = "runs at every start of this Python, and no installed distribution lists it"
+EDITED_STARTUP = "runs at every start of this Python, and differs from what {owner} installed"
+STRAY_HEADING = "Files that the fingerprint does not cover, and that Python would run:"
+STRAY_ADVICE = (
+    "Delete them: a __pycache__ folder can always be deleted, Python rebuilds it. For a file in the environment, "
+    "make a new virtual environment and install into it with `python -m pip install -r requirements.txt`."
+)
+DIFFERS = (
+    "The checks differ from the published ones.\n  expected {expected}\n  found    {found}\n"
+    "Something under checks/, requirements.txt, pyproject.toml or conftest.py was edited."
+)
+NOT_PUBLISHED = "README.md publishes no 'Checks fingerprint: `...`' line."
+
+
+def stray_files(
+    root: Path = ROOT, site_dirs: Iterable[Path] | None = None, distributions: Iterable | None = None
+) -> list[str]:
+    """Everything that would change a grade while the fingerprint stays the same, one line each saying why."""
+    return stray_bytecode(root) + stray_startup_files(site_dirs, distributions)
+
+
+def stray_bytecode(root: Path = ROOT) -> list[str]:
+    """Compiled files in the covered tree that Python (or pytest) would run and that are not their source, compiled.
+
+    A compiled file that Python would skip now (its header names another version of the source) is left alone: every
+    edit leaves one until the next import, and Python replaces it rather than run it.
+    """
+    found = []
+    for path in _bytecode_files(root):
+        why = _bytecode_problem(path, root)
+        if why:
+            found.append(f"{path.relative_to(root).as_posix()}: {why}")
+    return found
+
+
+def _bytecode_files(root: Path) -> list[Path]:
+    """Every compiled file Python could import from the covered tree, and from the root, which is on sys.path."""
+    candidates = [p for name in COVERED if (root / name).is_dir() for p in (root / name).rglob("*")]
+    candidates += [*root.glob("*.pyc"), *(root / CACHE_DIR).glob("*")]
+    return sorted(
+        {p for p in candidates if p.is_file() and (p.suffix == ".pyc" or (p.suffix == ".pyo" and p.parent.name == CACHE_DIR))},
+        key=lambda p: p.relative_to(root).as_posix(),
+    )
+
+
+def _bytecode_problem(path: Path, root: Path) -> str | None:
+    """Why this compiled file is stray, or None when it is its source's own (or one that nothing here would load)."""
+    if path.parent.name != CACHE_DIR:
+        return SOURCELESS
+    source = path.parent.parent / (path.name.partition(".")[0] + ".py")
+    shown = source.relative_to(root).as_posix()
+    if not source.is_file():
+        return ORPHAN.format(source=shown)
+    cache = _cache_kind(path)
+    if cache is None:
+        return None  # another Python's (or another pytest's): this one cannot compile for it, and will never load it
+    loader, levels = cache
+    data, source_bytes = path.read_bytes(), source.read_bytes()
+    if not _runs_instead_of_source(loader, data[:HEADER], source, source_bytes):
+        return None
+    try:
+        found = code_digest(data[HEADER:])
+    except ValueError:
+        return UNREADABLE.format(loader=loader, source=shown)
+    if found not in _expected_digests(loader, source, source_bytes, levels):
+        return FORGED.format(loader=loader, source=shown)
+    return None
+
+
+def _cache_kind(path: Path) -> tuple[str, tuple[int, ...]] | None:
+    """Who loads a file of this name on this interpreter, and at which optimization levels; None for nobody here.
+
+    Python loads `__pycache__/NAME.<cache tag>[.opt-N].pyc`; pytest loads the modules it rewrites (tests, conftest
+    files, plugins) from `__pycache__/NAME.<cache tag>-pytest-<version>.pyc` (`.pyo` under -O or -OO).
+    """
+    tag = sys.implementation.cache_tag
+    name = path.name.partition(".")[2].removesuffix(path.suffix)
+    if tag is None:
+        return None
+    if path.suffix == ".pyc" and name in (tag, f"{tag}.opt-1", f"{tag}.opt-2"):
+        return "Python", (int(name[-1]) if name != tag else 0,)
+    version = _pytest_version()
+    if version is not None and name == f"{tag}-pytest-{version}":
+        return "pytest", (0,) if path.suffix == ".pyc" else (1, 2)
+    return None
+
+
+def _pytest_version() -> str | None:
+    try:
+        return importlib.metadata.version("pytest")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _runs_instead_of_source(loader: str, header: bytes, source: Path, source_bytes: bytes) -> bool:
+    """Whether the header makes Python (or pytest) run the compiled file now, under their default settings."""
+    if len(header) < HEADER or header[:4] != importlib.util.MAGIC_NUMBER:
+        return False
+    flags = int.from_bytes(header[4:8], "little")
+    hashed = header[8:16] == importlib.util.source_hash(source_bytes)
+    if loader == "pytest":
+        return flags == 0b11 and hashed
+    if flags == 0:
+        stat = source.stat()
+        return header[8:16] == ((int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little") + (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little"))
+    return flags == 0b01 or (flags == 0b11 and hashed)  # unchecked hash: loaded whatever the source now says
+
+
+def _expected_digests(loader: str, source: Path, source_bytes: bytes, levels: tuple[int, ...]) -> set[bytes]:
+    """What compiling the source gives, as Python (or pytest, which first rewrites the asserts) would compile it."""
+    expected = set()
+    for level in levels:
+        try:
+            if loader == "pytest":
+                code = _pytest_rewritten(source, source_bytes, level)
+            else:
+                code = compile(source_bytes, str(source), "exec", dont_inherit=True, optimize=level)
+        except (SyntaxError, ValueError):
+            continue  # a source that does not compile has no compiled file of its own
+        expected.add(code_digest(marshal.dumps(code)))
+    return expected
+
+
+def _pytest_rewritten(source: Path, source_bytes: bytes, level: int):
+    """The code pytest caches for a module whose asserts it rewrites (what `_pytest.assertion.rewrite._rewrite_test` does).
+
+    Imported here, not at the top: the module stays stdlib-only, and only a pytest cache file needs pytest.
+    """
+    import ast
+
+    from _pytest.assertion.rewrite import rewrite_asserts
+
+    tree = ast.parse(source_bytes, filename=str(source))
+    rewrite_asserts(tree, source_bytes, str(source), None)
+    return compile(tree, str(source), "exec", dont_inherit=True, optimize=level)
+
+
+def code_digest(data: bytes) -> bytes:
+    """A digest of the code that marshalled `data` holds, equal for two compiles of one source (ValueError if invalid).
+
+    `marshal.loads` is not meant for hostile data, and comparing bytes is not enough: two compiles of one source by
+    one interpreter differ in co_filename (the path it was compiled under, which Python replaces with the real one
+    when it loads the file) and may differ in bookkeeping (which objects are shared by reference, the order of a
+    frozenset). So this reads the format itself and digests the values, leaving those out.
+    """
+    reader = _MarshalDigest(data)
+    try:
+        found = reader.item(0)
+    except RecursionError:
+        raise ValueError("nested too deep") from None
+    if reader.pos != len(data) or len(reader.filenames) != 1:
+        raise ValueError("trailing data, or code objects that name different files")
+    return found
+
+
+def _digest(tag: bytes, *parts: bytes) -> bytes:
+    digest = hashlib.sha256(tag + b"\0")
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "little") + part)
+    return digest.digest()
+
+
+class _MarshalDigest:
+    """Reads CPython's marshal format (3.11 to 3.14, Python/marshal.c) without building an object, only digests.
+
+    It keeps CPython's numbering of shared objects exactly, so that a reference resolves to what CPython would load,
+    and refuses anything that compiled code never holds (text floats, references into an unfinished object).
+    """
+
+    MAX_DEPTH = 100
+    FLAG_REF = 0x80
+    SINGLETONS = {ord(c): c.encode() for c in "NFTS."}  # None, False, True, StopIteration, Ellipsis
+    NULL, REF = ord("0"), ord("r")
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+        self.refs: list[bytes | None] = []
+        self.filenames: set[bytes] = set()
+
+    def take(self, count: int) -> bytes:
+        if count < 0 or self.pos + count > len(self.data):
+            raise ValueError("truncated")
+        self.pos += count
+        return self.data[self.pos - count : self.pos]
+
+    def int32(self) -> int:
+        return int.from_bytes(self.take(4), "little", signed=True)
+
+    def size(self) -> int:
+        count = self.int32()
+        if count < 0:
+            raise ValueError("negative size")
+        return count
+
+    def item(self, depth: int) -> bytes:
+        found = self.read(depth)
+        if found is None:
+            raise ValueError("NULL where an object belongs")
+        return found
+
+    def items(self, count: int, depth: int) -> list[bytes]:
+        found = []
+        for _ in range(count):
+            found.append(self.item(depth))
+        return found
+
+    def read(self, depth: int) -> bytes | None:
+        if depth > self.MAX_DEPTH:
+            raise ValueError("nested too deep")
+        code = self.take(1)[0]
+        kind = code & ~self.FLAG_REF
+        if kind == self.NULL:
+            return None
+        if kind in self.SINGLETONS:  # marshal.c numbers none of these, even with FLAG_REF set
+            return _digest(b"singleton", self.SINGLETONS[kind])
+        if kind == self.REF:
+            index = self.int32()
+            if not 0 <= index < len(self.refs) or self.refs[index] is None:
+                raise ValueError("reference to nothing, or into an unfinished object")
+            return self.refs[index]
+        slot = None
+        if code & self.FLAG_REF:  # numbered before its contents are read, as marshal.c does
+            slot = len(self.refs)
+            self.refs.append(None)
+        found = self.value(chr(kind), depth + 1)
+        if slot is not None:
+            self.refs[slot] = found
+        return found
+
+    def value(self, kind: str, depth: int) -> bytes:
+        if kind in "iIl":
+            return _digest(b"int", self.integer(kind))
+        if kind in "gy":
+            return _digest(b"float" if kind == "g" else b"complex", self.take(8 if kind == "g" else 16))
+        if kind == "s":
+            return _digest(b"bytes", self.take(self.size()))
+        if kind in "ut":
+            return self.text(self.take(self.size()).decode("utf-8", "surrogatepass"))
+        if kind in "aA":
+            return self.text(self.take(self.size()).decode("latin-1"))
+        if kind in "zZ":
+            return self.text(self.take(self.take(1)[0]).decode("latin-1"))
+        if kind in "()[":
+            count = self.take(1)[0] if kind == ")" else self.size()
+            return _digest(b"list" if kind == "[" else b"tuple", *self.items(count, depth))
+        if kind in "<>":
+            return _digest(b"set" if kind == "<" else b"frozenset", *sorted(self.items(self.size(), depth)))
+        if kind == "{":
+            pairs = []
+            while (key := self.read(depth)) is not None:
+                pairs += [key, self.item(depth)]
+            return _digest(b"dict", *pairs)
+        if kind == ":":
+            return _digest(b"slice", *self.items(3, depth))
+        if kind == "c":
+            return self.code(depth)
+        raise ValueError(f"marshal type {kind!r} has no place in compiled code")
+
+    def integer(self, kind: str) -> bytes:
+        if kind == "i":
+            value = self.int32()
+        elif kind == "I":
+            value = int.from_bytes(self.take(8), "little", signed=True)
+        else:
+            size = self.int32()
+            digits = [int.from_bytes(self.take(2), "little") for _ in range(abs(size))]
+            if any(d >= 1 << 15 for d in digits) or (digits and digits[-1] == 0):
+                raise ValueError("malformed long")
+            value = sum(d << (15 * i) for i, d in enumerate(digits)) * (-1 if size < 0 else 1)
+        return value.to_bytes(value.bit_length() // 8 + 1, "little", signed=True)
+
+    @staticmethod
+    def text(value: str) -> bytes:
+        return _digest(b"str", value.encode("utf-8", "surrogatepass"))
+
+    def code(self, depth: int) -> bytes:
+        """argcount, posonlyargcount, kwonlyargcount, stacksize, flags; code, consts, names, localsplusnames,
+        localspluskinds, filename, name, qualname; firstlineno; linetable, exceptiontable (the same from 3.11 to 3.14)."""
+        counts = self.take(20)
+        first = self.items(8, depth)
+        self.filenames.add(first.pop(5))
+        firstlineno = self.take(4)
+        return _digest(b"code", counts, *first, firstlineno, *self.items(2, depth))
+
+
+def stray_startup_files(site_dirs: Iterable[Path] | None = None, distributions: Iterable | None = None) -> list[str]:
+    """`.pth` files and sitecustomize/usercustomize modules in site-packages that no installed distribution owns.
+
+    Python runs them at every start, before pytest or the checks exist, so they can change any grade. A file counts as
+    owned when a distribution's RECORD lists it with a hash and the file still has that hash.
+    """
+    folders = _site_dirs() if site_dirs is None else [Path(d) for d in site_dirs]
+    owned = _recorded_startup_files(importlib.metadata.distributions() if distributions is None else distributions)
+    found = []
+    for folder in folders:
+        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if not _runs_at_startup(path):
+                continue
+            owner, expected = owned.get(path.resolve(), (None, None))
+            if owner is None:
+                found.append(f"{path}: {UNOWNED_STARTUP}")
+            elif not path.is_file() or _record_hash(path.read_bytes(), expected.mode) != expected.value:
+                found.append(f"{path}: {EDITED_STARTUP.format(owner=owner)}")
+    return found
+
+
+def _site_dirs() -> list[Path]:
+    """The site-packages folders whose .pth files this interpreter reads at start (the user's only when enabled)."""
+    folders = site.getsitepackages()
+    if site.ENABLE_USER_SITE:
+        folders.append(site.getusersitepackages())
+    unique: dict[Path, Path] = {}
+    for folder in folders:
+        unique.setdefault(Path(folder).resolve(), Path(folder))
+    return list(unique.values())
+
+
+def _runs_at_startup(path: Path) -> bool:
+    return path.suffix == ".pth" or path.name.partition(".")[0] in STARTUP_HOOKS
+
+
+def _recorded_startup_files(distributions: Iterable) -> dict[Path, tuple[str, object]]:
+    """Startup files the distributions list with a hash in their RECORD: resolved path -> (distribution, hash)."""
+    owned = {}
+    for dist in distributions:
+        for entry in dist.files or []:
+            if entry.hash is not None and entry.hash.mode in hashlib.algorithms_guaranteed and _runs_at_startup(Path(entry.name)):
+                owned[Path(dist.locate_file(entry)).resolve()] = (dist.name, entry.hash)
+    return owned
+
+
+def _record_hash(data: bytes, mode: str) -> str:
+    """A file's hash as RECORD writes it (PEP 376, wheel spec): urlsafe base64 without padding."""
+    return base64.urlsafe_b64encode(hashlib.new(mode, data).digest()).rstrip(b"=").decode()
+
+
+def _report_stray(stray: list[str]) -> None:
+    if stray:
+        print("\n".join([STRAY_HEADING, *(f"  {line}" for line in stray), STRAY_ADVICE]), file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     cli = argparse.ArgumentParser(prog="python -m checks.fingerprint", description=__doc__.splitlines()[0])
     which = cli.add_mutually_exclusive_group()
-    which.add_argument("--verify", metavar="HEX", help="exit 1 unless the fingerprint is this one")
+    which.add_argument("--verify", metavar="HEX", help="exit 1 unless the fingerprint is this one and nothing is stray")
     which.add_argument("--verify-readme", action="store_true", help="exit 1 unless it is the one README.md publishes")
     args = cli.parse_args(argv)
     current = fingerprint()
     if args.verify_readme:
         args.verify = published()
         if args.verify is None:
-            print("README.md publishes no 'Checks fingerprint: `...`' line.", file=sys.stderr)
+            print(NOT_PUBLISHED, file=sys.stderr)
             return 1
+    stray = stray_files()
     if args.verify is None:
         print(current)
+        _report_stray(stray)
         return 0
-    if args.verify.strip().lower() == current:
+    same = args.verify.strip().lower() == current
+    if not same:
+        print(DIFFERS.format(expected=args.verify.strip(), found=current), file=sys.stderr)
+    _report_stray(stray)
+    if same and not stray:
         print(f"checks unchanged: {current}")
         return 0
-    print(
-        f"The checks differ from the published ones.\n  expected {args.verify.strip()}\n  found    {current}\n"
-        "Something under checks/, requirements.txt, pyproject.toml or conftest.py was edited.",
-        file=sys.stderr,
-    )
     return 1
 
 

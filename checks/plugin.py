@@ -14,7 +14,9 @@ from checks.engine import loader
 from checks.reports import exports
 from checks.reports import scorecard as reports
 from checks.engine.guard import Guard
-from checks.engine.harness import Verdict
+from checks.engine.harness import ESCAPED, TIMED_OUT, Verdict
+from checks.engine.official import LoadFailed, Pool, Remote
+from checks.engine import sandbox
 from checks.reports.results import CheckResult, Grade, Outcome
 
 PROJECT_HELP = "the student file to grade (default: starter/project.py, from the project's root)"
@@ -23,14 +25,6 @@ GRADESCOPE_HELP = "also write a Gradescope results.json to this path"
 DEFAULT_PROJECT = "starter/project.py"
 CHECKS_DIR = Path(__file__).parent
 
-TIMED_OUT = (
-    "{name} was stopped after {seconds:g} s without returning. Is there a loop that never ends, "
-    "a long time.sleep, or an await on something that never completes?"
-)
-ESCAPED = (
-    "{name} let {error} escape from a task it started; that stops the event loop itself. "
-    "Raise an ordinary exception instead."
-)
 IMPORT_TIMED_OUT = "importing it did not finish within {seconds:g} s ({where}). Is there a loop or a blocking call at module level?"
 OVER_BUDGET = "Not run: grading had already taken {seconds:.0f} s, more than the {budget:g} s allowed for a whole run."
 OFFICIAL_HELP = (
@@ -48,6 +42,9 @@ hung_key = pytest.StashKey[set]()
 started_key = pytest.StashKey[float]()
 guard_key = pytest.StashKey[Guard]()
 checks_key = pytest.StashKey[dict]()
+pool_key = pytest.StashKey[Pool]()
+original_base_key = pytest.StashKey[str]()
+NO_SANDBOX = "--require-sandbox: no sandbox can be made on this machine: {why}"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -72,6 +69,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_CollectionWatch(config.stash[grade_key]), "grader-collection-watch")
     guard = config.stash[guard_key] = Guard()
     guard.install()
+    if config.getoption("require_sandbox") and not config.getoption("official"):
+        raise pytest.UsageError("--require-sandbox goes with --official")
+    if config.getoption("official"):
+        sandboxed, why = sandbox.available()
+        if config.getoption("require_sandbox") and not sandboxed:
+            raise pytest.UsageError(NO_SANDBOX.format(why=why))
+        config.stash[pool_key] = Pool(config.stash[project_path_key], sandboxed)
     if _grading_only(config) and config.option.tbstyle == "auto":
         # The scorecard carries every verdict; tracebacks stay one --tb=short away for maintainers.
         config.option.tbstyle = "no"
@@ -87,6 +91,44 @@ def _grading_only(config: pytest.Config) -> bool:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if guard_key in config.stash:
         config.stash[guard_key].uninstall()
+    if pool_key in config.stash:
+        config.stash[pool_key].close()
+
+
+def official(config: pytest.Config) -> Pool | None:
+    """The worker pool when grading officially (--official), else None: student code runs in this process."""
+    return config.stash.get(pool_key, None)
+
+
+def remote_project(config: pytest.Config, deadline: float) -> str:
+    """Import the graded file once in a worker, to report a file that does not import once; its BASE_URL."""
+    if project_key not in config.stash:
+        path, pool = config.stash[project_path_key], config.stash[pool_key]
+        if not path.is_file():
+            config.stash[project_key] = loader.LoadFailure(path, loader.no_such_file(path))
+        else:
+            probe = Remote(pool, _NoAPI(), "", stubbed=False, deadline=deadline)
+            try:
+                config.stash[original_base_key] = pool.grader.run(probe.start())
+                config.stash[project_key] = path  # type: ignore[assignment]
+            except LoadFailed as failed:
+                message = str(failed).replace(str(path), _shown(path))
+                config.stash[project_key] = loader.LoadFailure(path, f"{_shown(path)}: {message}" if _shown(path) not in message else message)
+            finally:
+                pool.grader.run(probe.close())
+        loaded = config.stash[project_key]
+        if isinstance(loaded, loader.LoadFailure):
+            config.stash[grade_key].load_error = loaded.message
+    loaded = config.stash[project_key]
+    if isinstance(loaded, loader.LoadFailure):
+        raise Verdict(NOT_IMPORTED.format(path=_shown(loaded.path), why=loaded.message))
+    return config.stash[original_base_key]
+
+
+class _NoAPI:
+    """The stand-in for a worker that only imports the file and makes no call."""
+
+    base = ""
 
 
 def _project_path(config: pytest.Config) -> Path:
@@ -113,7 +155,7 @@ def graded_module(config: pytest.Config) -> ModuleType:
             loaded = loader.LoadFailure(path, loaded.message.replace(str(path), _shown(path)))
         if isinstance(loaded, loader.LoadFailure) and "pytest-timeout" in loaded.message:
             where = loaded.message.split(": ")[0].split(", ", 1)[-1]
-            loaded = loader.LoadFailure(loaded.path, IMPORT_TIMED_OUT.format(seconds=config.getini("timeout"), where=where))
+            loaded = loader.LoadFailure(loaded.path, IMPORT_TIMED_OUT.format(seconds=float(config.getini("timeout")), where=where))
         config.stash[project_key] = loaded
         if isinstance(loaded, loader.LoadFailure):
             config.stash[grade_key].load_error = loaded.message
@@ -231,6 +273,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             report.longrepr = (harness.explain(message) if harness else message) + hint
     _record(item.config.stash[checks_key][item.nodeid], report)
     return report
+
+
+def check_deadline(item: pytest.Item) -> float:
+    """When a check's calls must have answered: half a second before pytest-timeout would stop the check."""
+    timeout = _timeout_of(item)
+    return time.monotonic() + (timeout - 0.5 if timeout > 1 else 3600.0)
 
 
 def _timeout_of(item: pytest.Item) -> float:

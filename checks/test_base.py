@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 
 import pytest
 
@@ -133,32 +132,29 @@ def expect_main_output(harness: Harness, output: str, run: Run, count: int, show
 
 
 @pytest.mark.item("base")
-def test_main_prints_a_sync_run_then_an_async_run(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_prints_a_sync_run_then_an_async_run(harness: Harness) -> None:
     harness.api.sync_delay, harness.api.default_delay = 0.002, 0.04
     run = harness.call_sync("main")
-    expect_main_output(harness, capsys.readouterr().out, run, 10)
+    expect_main_output(harness, run.output or "", run, 10)
 
 
 # --- alter-1 -------------------------------------------------------------------------------
 
 
 @pytest.mark.item("alter-1")
-def test_main_fetches_the_count_it_is_given(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_fetches_the_count_it_is_given(harness: Harness) -> None:
     harness.api.sync_delay, harness.api.default_delay = 0.001, 0.05
     run = harness.call_sync("main", 50)
-    expect_main_output(harness, capsys.readouterr().out, run, 50)
+    expect_main_output(harness, run.output or "", run, 50)
 
 
 @pytest.mark.item("alter-1")
-def test_command_line_count_reaches_main(
-    harness: Harness, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_command_line_count_reaches_main(harness: Harness) -> None:
     """`python project.py 50` runs the file afresh, so its own BASE_URL is served for this check."""
     harness.api.base = harness.original_base_url
     harness.api.sync_delay, harness.api.default_delay = 0.001, 0.05
-    monkeypatch.setattr(sys, "argv", [str(harness.path), "50"])
-    run = harness.run_as_script()
-    expect_main_output(harness, capsys.readouterr().out, run, 50, shown=f"python {harness.path.name} 50")
+    run = harness.run_as_script("50")
+    expect_main_output(harness, run.output or "", run, 50, shown=f"python {harness.path.name} 50")
 
 
 @pytest.mark.item("alter-1")

@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import inspect
-import runpy
-import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import Any, Callable, Iterator
-
-import aiohttp
+from typing import Any, Callable, Iterator, Protocol
 
 from checks.data import post
-from checks.engine.loader import describe, location
+from checks.engine.executor import CALL_LIMIT, Facts
+from checks.engine.loader import describe
 from checks.engine.probe import Probe, Span
-from checks.engine.stubs import FakeAPI
+from checks.engine.wire import Opaque, unawaited
 
-CALL_LIMIT = 5.0
-"""Seconds a single student call may take before the check gives up on it (pytest-timeout is the backstop)."""
+
+class Runner(Protocol):
+    """What calls student code for a check: `Executor` in this process, or `Remote` in a worker."""
+
+    async def attempt(self, name: str, args: tuple, kwargs: dict, tidy: bool) -> Facts: ...
+    def attempt_sync(self, name: str, args: tuple, kwargs: dict) -> Facts: ...
+    def run_script(self, argv: list[str]) -> Facts: ...
+    async def own_session(self) -> Any: ...
+    async def tidy_up(self) -> None: ...
 
 
 class Verdict(AssertionError):
     """A mistake the grader can name: its message is the whole report, no traceback."""
+
+
+class Stopped(Verdict):
+    """A call stopped from outside the student's process after its time ran out: it is not called again."""
 
 
 @dataclass
@@ -39,6 +44,8 @@ class Run:
     spans: list[Span]
     sessions_opened: int
     sessions_left_open: int
+    where: str | None = None
+    output: str | None = None
 
     @property
     def peak(self) -> int:
@@ -46,27 +53,24 @@ class Run:
 
 
 class Harness:
-    """The student's module, the stand-in API and its probe, for one check."""
+    """Judges student calls for one check: the runner calls the code, the stand-in's probe counts the requests.
+
+    The runner is the seam between the two kinds of grade: in self-grading it is an `Executor` in this
+    process; in official grading it is a `Remote` that asks a sandboxed worker to make the call. Either
+    way the verdict is formed here, from facts and from requests counted on this side.
+    """
 
     def __init__(
-        self, project: ModuleType, path: Path, api: FakeAPI, original_base_url: str, hung: set[str] | None = None
+        self, runner: Runner, path: Path, api: Any, original_base_url: str, hung: set[str] | None = None
     ) -> None:
-        self.project, self.path, self.api, self.probe = project, path, api, api.probe
+        self.runner, self.path, self.api, self.probe = runner, path, api, api.probe
         self.original_base_url = original_base_url
         self.hung = hung if hung is not None else set()  # functions that never returned: shared by a run's checks
         self.running: str | None = None
 
-    def function(self, name: str) -> Callable[..., Any]:
-        found = getattr(self.project, name, None)
-        if not callable(found):
-            raise Verdict(f"{self.path.name} has no function {name}(). Did it get renamed or deleted?")
-        return found
-
-    async def session(self) -> aiohttp.ClientSession:
+    async def session(self) -> Any:
         """A session the check owns (for fetch_one and friends); not counted as the student's."""
-        made = aiohttp.ClientSession()
-        self.probe.sessions.remove(made)
-        return made
+        return await self.runner.own_session()
 
     # --- running student code --------------------------------------------------------------
 
@@ -76,74 +80,68 @@ class Harness:
         Sessions it leaves open are closed afterwards (so no warning leaks into later checks),
         unless `tidy` is False for a check that measures them first and then calls `tidy_up()`.
         """
-        fn = self.function(name)
-        with self._measuring(name) as call:
-            try:
-                async with asyncio.timeout(CALL_LIMIT) as limit:
-                    # Whether it can be awaited is judged by what the call gives back, not by how it
-                    # is defined: a plain decorator around an async def still returns a coroutine.
-                    returned = fn(*args, **kwargs)
-                    call.not_async = not inspect.isawaitable(returned)
-                    call.value = returned if call.not_async else await returned
-            except TimeoutError:
-                if not limit.expired():
-                    raise  # the student's own TimeoutError: a result like any other
-                call.expired = True
-        if call.not_async or (call.not_async is None and call.error is not None and not _async_underneath(fn)):
-            raise Verdict(NOT_ASYNC.format(name=name))
-        if call.expired:
-            self.hung.add(name)
-            raise self.fail(f"{name}() did not finish within {CALL_LIMIT:g} s. Is something awaited that never completes?")
-        if inspect.isawaitable(call.value):
-            await self.tidy_up()
-            raise self.fail(MISSING_AWAIT.format(name=name, what=unawaited(call.value)))
-        if tidy:
-            await self.tidy_up()
-        return call.run
+        mark = self._starting(name)
+        with self._stoppable(name):
+            facts = await self.runner.attempt(name, args, kwargs, tidy)
+        return self._judge(facts, mark, awaited=True)
 
     async def tidy_up(self) -> None:
-        for leaked in self.probe.open_sessions():
-            await leaked.close()
+        await self.runner.tidy_up()
 
     def attempt_sync(self, name: str, *args: Any, **kwargs: Any) -> Run:
-        """Call plain student function `name`; only pytest-timeout can stop it if it never returns."""
-        fn = self.function(name)
-        with self._measuring(name) as call, _as_in_a_new_process():
-            call.value = fn(*args, **kwargs)
-            if inspect.iscoroutine(call.value):
-                call.value = asyncio.run(call.value)
-        return call.run
+        """Call plain student function `name`; only a time limit from outside can stop it if it never returns."""
+        mark = self._starting(name)
+        with self._stoppable(name):
+            facts = self.runner.attempt_sync(name, args, kwargs)
+        return self._judge(facts, mark)
 
-    def run_as_script(self) -> Run:
-        """Run the graded file as `python project.py ...` would (sys.argv is the caller's to set)."""
-        with self._measuring(f"python {self.path.name}") as call, _as_in_a_new_process():
-            try:
-                runpy.run_path(str(self.path), run_name="__main__")
-            except SystemExit as exited:
-                if exited.code not in (None, 0):
-                    raise
-        return self.succeeded(call.run)
+    def run_as_script(self, *argv: str) -> Run:
+        """Run the graded file as `python project.py ARGV...` would."""
+        name = f"python {self.path.name}"
+        mark = self._starting(name)
+        with self._stoppable(name):
+            facts = self.runner.run_script(list(argv))
+        return self.succeeded(self._judge(facts, mark))
 
     @contextmanager
-    def _measuring(self, name: str) -> Iterator[_Call]:
-        """Time a student call with the collector quiet, and keep what it raised instead of raising it."""
+    def _stoppable(self, name: str) -> Iterator[None]:
+        try:
+            yield
+        except Stopped as stopped:
+            self.hung.add(name)
+            self.running = None
+            raise Verdict(self.explain(str(stopped))) from None
+
+    def _starting(self, name: str) -> int:
         if name in self.hung:
             raise Verdict(HUNG_BEFORE.format(name=called(name)))
-        call = _Call(name, self.probe.mark(), len(self.probe.sessions), self.probe.now())
-        self.running = name  # left set if pytest-timeout interrupts the call: the plugin reads it
-        with _quiet_collector():
-            try:
-                yield call
-            except STUDENT_ERRORS as raised:
-                call.error = raised
+        self.running = name  # left set if a time limit interrupts the call: the plugin reads it
+        return self.probe.mark()
+
+    def _judge(self, facts: Facts, mark: int, awaited: bool = False) -> Run:
+        """The Run for `facts`, or the Verdict for a mistake no check should take as an ordinary result."""
         self.running = None
-        call.seconds = self.probe.now() - call.started
-        _not_a_result(name, call.error)
-        _settle_unawaited(call.value)
-        opened = self.probe.sessions[call.sessions_before :]
-        call.run = Run(
-            name, call.value, call.error, call.seconds, self.probe.since(call.mark),
-            len(opened), sum(not s.closed for s in opened),
+        name, error = facts.name, facts.error
+        if facts.missing:
+            raise Verdict(f"{self.path.name} has no function {name}(). Did it get renamed or deleted?")
+        if facts.escaped:
+            raise Verdict(self.explain(ESCAPED.format(name=called(name), error=facts.escaped)))
+        if isinstance(error, NotImplementedError):
+            raise Verdict(f"{name}() is still a TODO: {str(error) or 'it raises NotImplementedError'}")
+        if isinstance(error, SystemExit):
+            raise Verdict(f"{called(name)} called sys.exit({error.code!r}). A function should return or raise, not end the program.")
+        if isinstance(error, KeyboardInterrupt):
+            raise Verdict(f"{called(name)} raised KeyboardInterrupt. Only Ctrl-C should; raise an ordinary exception instead.")
+        if awaited and (facts.not_async or (facts.not_async is None and error is not None and not facts.async_underneath)):
+            raise Verdict(NOT_ASYNC.format(name=name))
+        if facts.expired:
+            self.hung.add(name)
+            raise self.fail(f"{name}() did not finish within {CALL_LIMIT:g} s. Is something awaited that never completes?")
+        if facts.unawaited:
+            raise self.fail(MISSING_AWAIT.format(name=name, what=facts.unawaited))
+        return Run(
+            name, facts.value, error, facts.seconds, self.probe.since(mark), facts.sessions_opened,
+            facts.sessions_left_open, facts.where, facts.output,
         )
 
     async def call(self, name: str, *args: Any, **kwargs: Any) -> Run:
@@ -157,8 +155,7 @@ class Harness:
         """`run`, if the call returned; otherwise a Verdict naming what it raised, where, and what was
         `expected` instead (for a function that should keep failures in its result, not raise them)."""
         if run.error is not None:
-            where = location(self.path, run.error.__traceback__)
-            at = f" ({self.path.name}, {where})" if where else ""
+            at = f" ({self.path.name}, {run.where})" if run.where else ""
             instead = f"; expected {expected}" if expected else ""
             raise Verdict(self.explain(f"{called(run.name)} raised {describe(run.error)}{at}{instead}"))
         return run
@@ -279,112 +276,28 @@ def called(name: str) -> str:
     return f"{name}()" if name.isidentifier() else name
 
 
-def unawaited(value: Any) -> str:
-    """What a student handed back instead of awaiting it, named as they wrote it."""
-    if inspect.iscoroutine(value):
-        return f"the coroutine {value.__qualname__}()"
-    if isinstance(value, asyncio.Task):
-        return f"a Task running {value.get_coro().__qualname__}()"  # type: ignore[union-attr]
-    if isinstance(value, asyncio.Future):
-        return "a Future (asyncio.gather(...) returns one)"
-    return f"an awaitable {type(value).__name__}"
-
-
 def short(value: Any, most: int = 80) -> str:
-    if inspect.isawaitable(value):
-        return f"{unawaited(value)}, never awaited (is an `await` missing?)"
+    if inspect.isawaitable(value) or getattr(value, "awaitable", None):
+        what = value.awaitable if isinstance(value, Opaque) else unawaited(value)
+        return f"{what}, never awaited (is an `await` missing?)"
     text = repr(value)
     return text if len(text) <= most else text[: most - 3] + "..."
 
 
-STUDENT_ERRORS = (Exception, asyncio.CancelledError, SystemExit, KeyboardInterrupt)
-"""What student code may raise and still get a verdict (pytest's own outcomes, like a timeout, pass through)."""
-
 HUNG_BEFORE = "{name} never returned in an earlier check, so it was not run again."
 NOT_ASYNC = "{name}() must be defined with `async def`, so that calling it gives something to await."
 MISSING_AWAIT = "{name}() returned {what} instead of its result, without awaiting it. Is an `await` missing?"
-
-
-@dataclass
-class _Call:
-    """One student call in progress; `run` is filled in when it is over."""
-
-    name: str
-    mark: int
-    sessions_before: int
-    started: float
-    value: Any = None
-    error: BaseException | None = None
-    seconds: float = 0.0
-    expired: bool = False
-    not_async: bool | None = None  # None until the call has given something back
-    run: Run = None  # type: ignore[assignment]
-
-
-def _not_a_result(name: str, error: BaseException | None) -> None:
-    """Raise a Verdict for what no check should take as an ordinary exception from the code under test."""
-    if isinstance(error, NotImplementedError):
-        raise Verdict(f"{name}() is still a TODO: {str(error) or 'it raises NotImplementedError'}")
-    if isinstance(error, SystemExit):
-        raise Verdict(f"{name}() called sys.exit({error.code!r}). A function should return or raise, not end the program.")
-    if isinstance(error, KeyboardInterrupt):
-        raise Verdict(f"{name}() raised KeyboardInterrupt. Only Ctrl-C should; raise an ordinary exception instead.")
-
-
-def _async_underneath(fn: Callable[..., Any]) -> bool:
-    """True for an async def, also behind decorators that keep __wrapped__ (functools.wraps)."""
-    return inspect.iscoroutinefunction(inspect.unwrap(fn))
-
-
-def _settle_unawaited(value: Any, depth: int = 2) -> None:
-    """Close coroutines and cancel futures a student handed back un-awaited (also inside a list or a
-    pair of lists), so Python's 'never awaited' warnings do not surface later under another check."""
-    if inspect.iscoroutine(value):
-        value.close()
-    elif isinstance(value, asyncio.Future):
-        # Retrieved, so it is not reported as never retrieved, whenever it ends (a gather whose
-        # requests have all failed may end only after this, whether or not it is cancelled).
-        value.add_done_callback(lambda done: done.cancelled() or done.exception())
-        value.cancel()
-    elif depth and isinstance(value, (list, tuple)):
-        for part in value:
-            _settle_unawaited(part, depth - 1)
+TIMED_OUT = (
+    "{name} was stopped after {seconds:g} s without returning. Is there a loop that never ends, "
+    "a long time.sleep, or an await on something that never completes?"
+)
+ESCAPED = (
+    "{name} let {error} escape from a task it started; that stops the event loop itself. "
+    "Raise an ordinary exception instead."
+)
 
 
 def _some(things: list[str], most: int = 3) -> str:
     unique = list(dict.fromkeys(things))
     shown = ", ".join(unique[:most])
     return shown + (f" and {len(unique) - most} more" if len(unique) > most else "")
-
-
-@contextmanager
-def _as_in_a_new_process() -> Iterator[None]:
-    """Give sync student code the event loop state of a fresh `python project.py`.
-
-    Earlier checks' asyncio.run() calls leave asyncio marked as having had its loop unset, and then
-    Python 3.11 to 3.13 make asyncio.get_event_loop() raise where a fresh process would have made
-    a loop: a main() written with get_event_loop().run_until_complete() worked from the command
-    line and failed here. From 3.14 on a fresh process has no loop either, so nothing is done there.
-    """
-    if sys.version_info >= (3, 14):
-        yield
-        return
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        yield
-    finally:
-        asyncio.set_event_loop(None)
-        loop.close()
-
-
-@contextmanager
-def _quiet_collector() -> Iterator[None]:
-    """Keep garbage collection out of the measured window: a full pass can stall the loop for 10-20 ms."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()

@@ -25,7 +25,7 @@ class LoadFailure:
 def load(path: Path) -> ModuleType | LoadFailure:
     """Import `path` under a fresh module name, so grading two files in one process never mixes them."""
     if not path.is_file():
-        return LoadFailure(path, f"{path}: no such file. Pass the file to grade with --project PATH.")
+        return LoadFailure(path, no_such_file(path))
     name = f"graded_project_{next(_serial)}"
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
@@ -51,6 +51,11 @@ def load(path: Path) -> ModuleType | LoadFailure:
         if folder in sys.path:
             sys.path.remove(folder)
     return module
+
+
+def no_such_file(path: Path) -> str:
+    what = "is a folder, not a file" if path.is_dir() else "no such file"
+    return f"{path}: {what}. Pass the file to grade with --project=PATH."
 
 
 class _FollowingStream:

@@ -88,9 +88,20 @@ class FakeAPI:
     async def _aiohttp_reply(self, url: Any, **kwargs: Any) -> CallbackResult:
         if not self.served(url):
             raise aiohttp.ClientConnectionError(self.refuse(url))
-        delay, status, body = self.answer(url)
-        deadline = _client_deadline(kwargs.get("timeout"))
-        span = self.probe.begin("aiohttp", self.path_of(url))
+        status, body = await self.respond("aiohttp", str(url), _client_deadline(kwargs.get("timeout")))
+        if status == DROPPED:
+            raise aiohttp.ServerDisconnectedError()
+        reason = HTTPStatus(int(status)).phrase  # aiohttp's raise_for_status() asserts there is one
+        return CallbackResult(status=status, payload=body, reason=reason, response_class=StubResponse)
+
+    async def respond(self, client: str, url: str, deadline: float | None = None) -> tuple[int | str, Any]:
+        """Answer one request after its delay, recorded as a span: (status or DROPPED, JSON body).
+
+        A `deadline` shorter than the delay ends it with asyncio.TimeoutError, as aiohttp's own
+        ClientTimeout would. The official grader calls this for requests relayed from a worker.
+        """
+        delay, status, body = self.answer(url, client)
+        span = self.probe.begin(client, self.path_of(url))
         try:
             if deadline is not None and deadline < delay:
                 await asyncio.sleep(deadline)
@@ -102,10 +113,7 @@ class FakeAPI:
             raise
         finally:
             self.probe.finish(span, span.outcome if span.outcome != "pending" else str(status))
-        if status == DROPPED:
-            raise aiohttp.ServerDisconnectedError()
-        reason = HTTPStatus(int(status)).phrase  # aiohttp's raise_for_status() asserts there is one
-        return CallbackResult(status=status, payload=body, reason=reason, response_class=StubResponse)
+        return status, body
 
     # --- requests, through responses -------------------------------------------------------
 
@@ -115,15 +123,20 @@ class FakeAPI:
             self.probe.blocking.append(f"requests.{(request.method or 'get').lower()}({url})")
         if not self.served(url):
             raise requests.ConnectionError(self.refuse(url))
+        status, body = self.respond_blocking(url)
+        if status == DROPPED:
+            raise requests.ConnectionError("the stand-in server dropped the connection")
+        return int(status), {"Content-Type": "application/json"}, json.dumps(body)
+
+    def respond_blocking(self, url: str) -> tuple[int | str, Any]:
+        """Answer one `requests` call in the caller's thread, blocking for its delay as a server would."""
         delay, status, body = self.answer(url, "requests")
         span = self.probe.begin("requests", self.path_of(url))
         try:
             guard.real_sleep(delay)
         finally:
             self.probe.finish(span, str(status))
-        if status == DROPPED:
-            raise requests.ConnectionError("the stand-in server dropped the connection")
-        return int(status), {"Content-Type": "application/json"}, json.dumps(body)
+        return status, body
 
     # --- switching it on -------------------------------------------------------------------
 

@@ -1,0 +1,229 @@
+"""Calls one student function in the process that holds the graded module, and writes down what happened.
+
+This is the only code that touches student code. In self-grading it runs inside pytest; in official
+grading it runs in a worker process (checks/engine/worker.py) and its `Facts` travel to the grader.
+It reports facts, never verdicts: what the call returned or raised, whether it could be awaited,
+the sessions it opened, what it printed. The grader's Harness judges them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import inspect
+import io
+import runpy
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Iterator
+
+import aiohttp
+
+from checks.engine.loader import location
+from checks.engine.probe import Probe
+from checks.engine.wire import unawaited
+
+CALL_LIMIT = 5.0
+"""Seconds a single student call may take before the check gives up on it (pytest-timeout is the backstop)."""
+OUTPUT_CAP = 1_000_000
+"""Characters of a call's printed output kept: main() prints a few kilobytes; a flood is cut, not stored."""
+
+
+@dataclass
+class Facts:
+    """What one call did, as the executing process saw it. Every field is plain data or a rebuilt value."""
+
+    name: str
+    value: Any = None
+    error: BaseException | None = None
+    where: str | None = None  # "line 42, in fetch_async": the student's line the error came from
+    seconds: float = 0.0
+    sessions_opened: int = 0
+    sessions_left_open: int = 0
+    not_async: bool | None = None  # None when the call raised before giving anything back
+    async_underneath: bool = False
+    expired: bool = False  # the call outlived CALL_LIMIT and was abandoned
+    unawaited: str | None = None  # it handed back something to await instead of a result: what
+    missing: bool = False  # no such function in the graded file
+    output: str | None = None  # what a sync call or a script run printed
+    escaped: str | None = None  # KeyboardInterrupt or SystemExit that escaped the event loop from a task
+    blocking: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+
+
+STUDENT_ERRORS = (Exception, asyncio.CancelledError, SystemExit, KeyboardInterrupt)
+"""What student code may raise and still get a verdict (pytest's own outcomes, like a timeout, pass through)."""
+
+
+class Executor:
+    """The graded module and the probe of this process (where guards note blocking calls and stray URLs)."""
+
+    def __init__(self, module: ModuleType, path: Path, probe: Probe) -> None:
+        self.module, self.path, self.probe = module, path, probe
+
+    def function(self, name: str) -> Callable[..., Any] | None:
+        found = getattr(self.module, name, None)
+        return found if callable(found) else None
+
+    async def own_session(self) -> aiohttp.ClientSession:
+        """A session the check owns (for fetch_one and friends); not counted as the student's."""
+        made = aiohttp.ClientSession()
+        self.probe.sessions.remove(made)
+        return made
+
+    async def tidy_up(self) -> None:
+        for leaked in self.probe.open_sessions():
+            await leaked.close()
+
+    # --- the three ways a check calls student code ---------------------------------------------
+
+    async def attempt(self, name: str, args: tuple, kwargs: dict, tidy: bool = True) -> Facts:
+        """Await student function `name`; whatever it raises is kept in the Facts, not raised."""
+        fn = self.function(name)
+        if fn is None:
+            return Facts(name, missing=True)
+        with self._measuring(name) as facts:
+            facts.async_underneath = inspect.iscoroutinefunction(inspect.unwrap(fn))
+            try:
+                async with asyncio.timeout(CALL_LIMIT) as limit:
+                    # Whether it can be awaited is judged by what the call gives back, not by how it
+                    # is defined: a plain decorator around an async def still returns a coroutine.
+                    returned = fn(*args, **kwargs)
+                    facts.not_async = not inspect.isawaitable(returned)
+                    facts.value = returned if facts.not_async else await returned
+            except TimeoutError:
+                if not limit.expired():
+                    raise  # the student's own TimeoutError: a result like any other
+                facts.expired = True
+        if facts.unawaited or tidy:
+            await self.tidy_up()
+        return facts
+
+    def attempt_sync(self, name: str, args: tuple, kwargs: dict) -> Facts:
+        """Call plain student function `name`; only a time limit from outside can stop it if it never returns."""
+        fn = self.function(name)
+        if fn is None:
+            return Facts(name, missing=True)
+        with self._measuring(name) as facts, _as_in_a_new_process(), _printed(facts):
+            facts.value = fn(*args, **kwargs)
+            if inspect.iscoroutine(facts.value):
+                facts.value = asyncio.run(facts.value)
+        return facts
+
+    def run_script(self, argv: list[str]) -> Facts:
+        """Run the graded file as `python project.py ARGV...` would."""
+        with self._measuring(f"python {self.path.name}") as facts, _as_in_a_new_process(), _printed(facts), _argv(
+            [str(self.path), *argv]
+        ):
+            try:
+                runpy.run_path(str(self.path), run_name="__main__")
+            except SystemExit as exited:
+                if exited.code not in (None, 0):
+                    raise
+        return facts
+
+    @contextmanager
+    def _measuring(self, name: str) -> Iterator[Facts]:
+        """Time a student call with the collector quiet, and keep what it raised instead of raising it."""
+        facts = Facts(name)
+        sessions_before = len(self.probe.sessions)
+        blocking, unexpected = len(self.probe.blocking), len(self.probe.unexpected)
+        started = time.perf_counter()
+        with _quiet_collector():
+            try:
+                yield facts
+            except STUDENT_ERRORS as raised:
+                facts.error = raised
+                facts.where = location(self.path, raised.__traceback__)
+        facts.seconds = time.perf_counter() - started
+        if inspect.isawaitable(facts.value):
+            facts.unawaited = unawaited(facts.value)
+        _settle_unawaited(facts.value)
+        opened = self.probe.sessions[sessions_before:]
+        facts.sessions_opened, facts.sessions_left_open = len(opened), sum(not s.closed for s in opened)
+        facts.blocking = self.probe.blocking[blocking:]
+        facts.unexpected = self.probe.unexpected[unexpected:]
+
+
+def _settle_unawaited(value: Any, depth: int = 2) -> None:
+    """Close coroutines and cancel futures a student handed back un-awaited (also inside a list or a
+    pair of lists), so Python's 'never awaited' warnings do not surface later under another check."""
+    if inspect.iscoroutine(value):
+        value.close()
+    elif isinstance(value, asyncio.Future):
+        # Retrieved, so it is not reported as never retrieved, whenever it ends (a gather whose
+        # requests have all failed may end only after this, whether or not it is cancelled).
+        value.add_done_callback(lambda done: done.cancelled() or done.exception())
+        value.cancel()
+    elif depth and isinstance(value, (list, tuple)):
+        for part in value:
+            _settle_unawaited(part, depth - 1)
+
+
+class _Capture(io.StringIO):
+    """Keeps what a call prints, up to OUTPUT_CAP characters; the rest is counted, not stored."""
+
+    def write(self, text: str) -> int:
+        room = OUTPUT_CAP - self.tell()
+        if room > 0:
+            super().write(text[:room])
+        return len(text)
+
+
+@contextmanager
+def _printed(facts: Facts) -> Iterator[None]:
+    """What the call prints on stdout goes into `facts.output` (stderr is left to the caller's capture)."""
+    capture, previous = _Capture(), sys.stdout
+    sys.stdout = capture
+    try:
+        yield
+    finally:
+        sys.stdout = previous
+        facts.output = capture.getvalue()
+
+
+@contextmanager
+def _argv(argv: list[str]) -> Iterator[None]:
+    previous = sys.argv
+    sys.argv = argv
+    try:
+        yield
+    finally:
+        sys.argv = previous
+
+
+@contextmanager
+def _as_in_a_new_process() -> Iterator[None]:
+    """Give sync student code the event loop state of a fresh `python project.py`.
+
+    Earlier checks' asyncio.run() calls leave asyncio marked as having had its loop unset, and then
+    Python 3.11 to 3.13 make asyncio.get_event_loop() raise where a fresh process would have made
+    a loop: a main() written with get_event_loop().run_until_complete() worked from the command
+    line and failed here. From 3.14 on a fresh process has no loop either, so nothing is done there.
+    """
+    if sys.version_info >= (3, 14):
+        yield
+        return
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+@contextmanager
+def _quiet_collector() -> Iterator[None]:
+    """Keep garbage collection out of the measured window: a full pass can stall the loop for 10-20 ms."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -1,0 +1,396 @@
+"""The grader side of official grading: the worker pool, and `Remote`, the runner a check uses to call student code.
+
+The grader never imports the graded file. A check's Harness asks `Remote` to make a call; Remote
+has the worker zygote fork a fresh process for the check, sends it the call, answers every HTTP
+request it relays (through the same stand-in the in-process stubs use, so the measurements are
+the same), and times the call on this side. Only facts come back; the verdict is formed here.
+All of this runs on one event loop of its own thread, so sync and async checks share it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from checks.engine import sandbox, wire
+from checks.engine.executor import Facts
+from checks.engine.harness import TIMED_OUT, Stopped, Verdict, called
+
+START_LIMIT = 30.0
+"""Seconds the worker zygote may take to start (a cold bytecode cache compiles aiohttp first)."""
+SPAWN_LIMIT = 10.0
+"""Seconds a fresh process for a check may take to be forked and to import the graded file."""
+
+DIED = (
+    "{name}: the process running your code ended without answering ({why}). Does it call os._exit(), "
+    "kill itself, or crash the interpreter?"
+)
+GARBLED = "{name}: the process running your code sent the grader something it cannot read ({why})."
+IMPORT_TIMED_OUT = "importing it did not finish within {seconds:g} s. Is there a loop or a blocking call at module level?"
+IMPORT_DIED = "the process importing it ended before it finished ({why}). Does it exit at module level?"
+
+
+class LoadFailed(Exception):
+    """The graded file could not be imported in the worker; the message says why, for the student."""
+
+
+class GraderLoop:
+    """An event loop on its own thread, for everything official grading does on the grader's side."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="official-grader", daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Any, timeout: float | None = None) -> Any:
+        """Run `coroutine` there and wait for it from a thread without a loop (a sync check)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    async def run_async(self, coroutine: Any) -> Any:
+        """Run `coroutine` there and await it from another loop (an async check)."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self.loop))
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+
+
+class Pool:
+    """The worker zygote for one graded file: started on first use, restarted if student code killed it."""
+
+    def __init__(self, project: Path, sandboxed: bool, memory_mib: int = sandbox.MEMORY_MIB) -> None:
+        self.project, self.sandboxed, self.memory_mib = project, sandboxed, memory_mib
+        self.grader = GraderLoop()
+        self._private = Path(tempfile.mkdtemp(prefix="official-"))
+        self._process: subprocess.Popen | None = None
+        self._launch: sandbox.Launch | None = None
+        self._control: socket.socket | None = None
+        self.netns_pid: int | None = None
+        self.stderr = self._private / "worker.log"
+        self._lock = threading.Lock()
+
+    def _start(self) -> None:
+        ours, theirs = socket.socketpair()
+        launch = sandbox.launch(self.project, theirs.fileno(), self.sandboxed, self._private, self.memory_mib)
+        info_read = info_write = None
+        argv = launch.argv
+        if launch.sandboxed:
+            info_read, info_write = _pipe()
+            argv = [str(info_write) if a == "INFO_FD" else a for a in argv]
+        with open(self.stderr, "ab") as log:
+            self._process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                pass_fds=[theirs.fileno(), *([info_write] if info_write else [])], start_new_session=True,
+            )
+        theirs.close()
+        self._launch, self._control = launch, ours
+        if info_write is not None:
+            import os
+
+            os.close(info_write)
+            with os.fdopen(info_read) as info:
+                self.netns_pid = int(json.loads(info.read() or "{}").get("child-pid", 0)) or None
+        ours.settimeout(START_LIMIT)
+        ready = wire.receive(ours)
+        if ready is None or ready.get("op") != "ready":
+            self.stop()
+            raise RuntimeError(f"the grading worker did not start; its log: {self._log_tail()}")
+
+    def ensure_started(self) -> None:
+        with self._lock:
+            if self._process is None or self._process.poll() is not None:
+                self.stop()
+                self._start()
+
+    def spawn(self, base: str, stubbed: bool) -> socket.socket:
+        """A fresh process for one check, connected to the grader by a socket of its own."""
+        with self._lock:
+            for attempt in (1, 2):
+                if self._process is None or self._process.poll() is not None:
+                    self.stop()
+                    self._start()
+                assert self._control is not None
+                try:
+                    self._control.settimeout(SPAWN_LIMIT)
+                    wire.send(self._control, {"op": "spawn", "base": base, "stubbed": stubbed})
+                    data, fds, _, _ = socket.recv_fds(self._control, 8, 1)
+                    if len(data) == 8 and fds:
+                        return socket.socket(fileno=fds[0])
+                except OSError:
+                    pass
+                self.stop()  # the zygote was killed or stopped by student code: start a new sandbox
+            raise RuntimeError(f"the grading worker could not start a process for a check; its log: {self._log_tail()}")
+
+    def stop(self) -> None:
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        if self._process is not None:
+            import os
+            import signal
+
+            try:
+                os.killpg(self._process.pid, signal.SIGKILL)
+            except OSError:
+                self._process.kill()
+            self._process.wait()
+            self._process = None
+        if self._launch is not None:
+            self._launch.release()
+            self._launch = None
+        self.netns_pid = None
+
+    def close(self) -> None:
+        self.stop()
+        self.grader.close()
+
+    def _log_tail(self) -> str:
+        try:
+            return self.stderr.read_text(errors="replace")[-1500:].strip() or "(empty)"
+        except OSError:
+            return "(none)"
+
+
+def _pipe() -> tuple[int, int]:
+    import os
+
+    return os.pipe()
+
+
+@dataclass
+class SessionHandle:
+    """Stands for an aiohttp session the check owns: the worker makes the real one, in its own process."""
+
+    id: int
+
+    async def close(self) -> None:
+        """The worker's session ends with the check's process."""
+
+
+class Remote:
+    """The runner for one check in official grading: calls go to a fresh worker process, answers come from here.
+
+    `api` is the grader's stand-in (checks/engine/stubs.py) whose probe the check reads; for the
+    end-to-end checks it is the loopback server instead, and requests reach it over TCP.
+    """
+
+    def __init__(self, pool: Pool, api: Any, base: str, stubbed: bool, deadline: float) -> None:
+        self.pool, self.api, self.base, self.stubbed, self.deadline = pool, api, base, stubbed, deadline
+        self.original_base_url = ""
+        self._channel: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._results: asyncio.Queue[dict | None] | None = None
+        self._answering: dict[int, asyncio.Task] = {}
+        self._pump: asyncio.Task | None = None
+        self._sessions = itertools.count(1)
+
+    # --- the Runner interface -------------------------------------------------------------------
+
+    async def attempt(self, name: str, args: tuple, kwargs: dict, tidy: bool) -> Facts:
+        message = {"op": "call", "kind": "async", "name": name, "args": _encode_all(args),
+                   "kwargs": {k: _encode(v) for k, v in kwargs.items()}, "tidy": tidy}
+        return await self.pool.grader.run_async(self._call(message, name))
+
+    def attempt_sync(self, name: str, args: tuple, kwargs: dict) -> Facts:
+        message = {"op": "call", "kind": "sync", "name": name, "args": _encode_all(args),
+                   "kwargs": {k: _encode(v) for k, v in kwargs.items()}}
+        return self.pool.grader.run(self._call(message, name))
+
+    def run_script(self, argv: list[str]) -> Facts:
+        name = f"python {self.pool.project.name}"
+        return self.pool.grader.run(self._call({"op": "call", "kind": "script", "name": name, "argv": argv}, name))
+
+    async def own_session(self) -> SessionHandle:
+        return SessionHandle(next(self._sessions))
+
+    async def tidy_up(self) -> None:
+        await self.pool.grader.run_async(self._tidy())
+
+    # --- on the grader's loop ---------------------------------------------------------------------
+
+    async def start(self) -> str:
+        """Fork the check's process and wait until it has imported the graded file; its own BASE_URL."""
+        sock = await asyncio.get_running_loop().run_in_executor(None, self.pool.spawn, self.base, self.stubbed)
+        sock.setblocking(False)
+        reader, writer = await asyncio.open_unix_connection(sock=sock, limit=wire.MAX_FRAME + 8)
+        self._channel = (reader, writer)
+        try:
+            async with asyncio.timeout(max(0.1, self.deadline - time.monotonic())):
+                first = await wire.receive_async(reader)
+        except TimeoutError:
+            await self.close()
+            raise LoadFailed(IMPORT_TIMED_OUT.format(seconds=round(self.deadline - time.monotonic() + 0.5))) from None
+        except wire.ProtocolError as error:
+            await self.close()
+            raise LoadFailed(IMPORT_DIED.format(why=error)) from None
+        if first is None:
+            await self.close()
+            raise LoadFailed(IMPORT_DIED.format(why="no answer"))
+        if first["op"] == "load_failure":
+            await self.close()
+            raise LoadFailed(str(first.get("message", ""))[:4000])
+        if first["op"] != "ready":
+            await self.close()
+            raise LoadFailed(IMPORT_DIED.format(why=f"it said {first['op']!r} instead"))
+        self.original_base_url = str(first.get("base_url", ""))
+        self._results = asyncio.Queue()
+        self._pump = asyncio.create_task(self._read_all(reader))
+        return self.original_base_url
+
+    async def _call(self, message: dict, name: str) -> Facts:
+        if self._channel is None:
+            try:
+                await self.start()
+            except LoadFailed as failed:
+                raise Verdict(f"{called(name)} could not be run: {failed}") from None
+        assert self._channel is not None and self._results is not None
+        message["served"] = self.api.base
+        started = time.perf_counter()
+        self._channel[1].write(wire.pack(message))
+        limit = self.deadline - time.monotonic()
+        try:
+            async with asyncio.timeout(max(0.1, limit)):
+                reply = await self._results.get()
+        except TimeoutError:
+            await self.close()
+            raise Stopped(TIMED_OUT.format(name=called(name), seconds=round(time.perf_counter() - started))) from None
+        seconds = time.perf_counter() - started
+        if reply is None or reply.get("op") == "died":
+            await self.close()
+            raise Verdict(DIED.format(name=called(name), why=(reply or {}).get("why", "no answer")))
+        if reply.get("op") != "done":
+            await self.close()
+            raise Verdict(GARBLED.format(name=called(name), why=reply.get("why", reply.get("op"))))
+        try:
+            facts = _facts(reply.get("facts"), seconds)
+        except (wire.ProtocolError, KeyError, TypeError, ValueError) as error:
+            await self.close()
+            raise Verdict(GARBLED.format(name=called(name), why=error)) from None
+        facts.name = name  # what was asked for, whatever the worker says
+        self.api.probe.blocking.extend(facts.blocking)
+        self.api.probe.unexpected.extend(facts.unexpected)
+        return facts
+
+    async def _tidy(self) -> None:
+        if self._channel is None or self._results is None:
+            return
+        self._channel[1].write(wire.pack({"op": "tidy"}))
+        try:
+            async with asyncio.timeout(2):
+                await self._results.get()
+        except TimeoutError:
+            await self.close()
+
+    async def _read_all(self, reader: asyncio.StreamReader) -> None:
+        """Everything the check's process sends: requests to answer, and the results of calls."""
+        assert self._results is not None
+        try:
+            while (message := await wire.receive_async(reader)) is not None:
+                op = message["op"]
+                if op == "request":
+                    key = message.get("id")
+                    self._answering[key] = asyncio.create_task(self._answer(key, message))
+                elif op == "cancel":
+                    task = self._answering.pop(message.get("id"), None)
+                    if task is not None:
+                        task.cancel()
+                elif op in ("done", "tidied"):
+                    await self._results.put(message)
+                else:
+                    await self._results.put({"op": "garbled", "why": f"a message {op!r}"})
+        except wire.ProtocolError as error:
+            await self._results.put({"op": "garbled", "why": str(error)})
+            return
+        await self._results.put({"op": "died", "why": "its process ended or closed the connection"})
+
+    async def _answer(self, key: Any, message: dict) -> None:
+        """One relayed request, answered by the grader's stand-in after its delay, as in-process."""
+        url, client = str(message.get("url", "")), message.get("client")
+        deadline = message.get("deadline")
+        deadline = float(deadline) if isinstance(deadline, (int, float)) and not isinstance(deadline, bool) else None
+        try:
+            status, body = await self.api.respond(client if client in ("aiohttp", "requests") else "other", url, deadline)
+        except asyncio.TimeoutError:
+            status, body = "timeout", None
+        except asyncio.CancelledError:
+            return
+        finally:
+            self._answering.pop(key, None)
+        if self._channel is not None:
+            self._channel[1].write(wire.pack({"op": "answer", "id": key, "status": status, "body": body}))
+
+    async def close(self) -> None:
+        """End the check's process: closing its socket ends it (the zygote kills anything left at the next fork)."""
+        for task in list(self._answering.values()):
+            task.cancel()
+        if self._pump is not None:
+            self._pump.cancel()
+            self._pump = None
+        if self._channel is not None:
+            self._channel[1].close()
+            self._channel = None
+
+    async def finish(self) -> None:
+        await self.pool.grader.run_async(self.close())
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, SessionHandle):
+        return {"t": "session", "id": value.id}
+    return wire.encode(value)
+
+
+def _encode_all(values: tuple) -> list:
+    return [_encode(v) for v in values]
+
+
+def _facts(data: Any, seconds: float) -> Facts:
+    """Facts rebuilt from what the worker sent, every field checked for its type."""
+    if not isinstance(data, dict):
+        raise wire.ProtocolError("facts are not a mapping")
+
+    def flag(key: str) -> bool:
+        return data.get(key) is True
+
+    def text(key: str) -> str | None:
+        value = data.get(key)
+        return value[: wire.MAX_TEXT] if isinstance(value, str) else None
+
+    def count(key: str) -> int:
+        value = data.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**6 else 0
+
+    def notes(key: str) -> list[str]:
+        value = data.get(key)
+        return [v[:500] for v in value[:50] if isinstance(v, str)] if isinstance(value, list) else []
+
+    error = wire.decode(data["error"]) if data.get("error") is not None else None
+    if error is not None and not isinstance(error, BaseException):
+        raise wire.ProtocolError("an error that is not an exception")
+    not_async = data.get("not_async")
+    return Facts(
+        name=text("name") or "",
+        value=wire.decode(data.get("value")),
+        error=error,
+        where=text("where"),
+        seconds=seconds,
+        sessions_opened=count("sessions_opened"),
+        sessions_left_open=count("sessions_left_open"),
+        not_async=not_async if isinstance(not_async, bool) else None,
+        async_underneath=flag("async_underneath"),
+        expired=flag("expired"),
+        unawaited=text("unawaited"),
+        missing=flag("missing"),
+        output=text("output"),
+        escaped=text("escaped") if data.get("escaped") in ("KeyboardInterrupt", "SystemExit") else None,
+        blocking=notes("blocking"),
+        unexpected=notes("unexpected"),
+    )

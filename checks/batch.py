@@ -285,10 +285,10 @@ def _limit_memory(mebibytes: int):
 
 
 def grader_command(work: Path, report: Path, *, official: bool = True, require_sandbox: bool = False,
-                   grader: Sequence[str] = GRADER) -> list[str]:
+                   grader: Sequence[str] | None = None) -> list[str]:
     """The grader's command line: the checks from this tree, on the copy, official unless asked otherwise."""
     return [
-        *grader, "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), "-p", "no:cacheprovider", "-q",
+        *(grader or GRADER), "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), "-p", "no:cacheprovider", "-q",
         f"--project={work / 'project.py'}", f"--grade-json={report}",
         *(["--official"] if official else []), *(["--require-sandbox"] if require_sandbox else []),
         str(ROOT / "checks"),
@@ -323,7 +323,7 @@ def _readable(cache: Path) -> Path:
 
 def grade_one(name: str, source: Path, out: Path, time_limit: float = 180, memory_mib: int = 4096, *,
               official: bool = True, require_sandbox: bool = False, root: Path | None = None,
-              pycache: Path | None = None, grader: Sequence[str] = GRADER,
+              pycache: Path | None = None, grader: Sequence[str] | None = None,
               running: _Running | None = None) -> Graded:
     """Grade one submission in a child process, on a copy in a private folder that is its working directory.
 
@@ -612,7 +612,8 @@ def gradebook_rows(results: list[Graded]) -> list[list[str]]:
     """The CSV's rows, header first: per-item scores, the explain note, total, max and note, every cell safe."""
     rows = [["submission", *(i.id for i in GRADED), "explain", "total", "max", "notes"]]
     for r in results:
-        rows.append([r.name, *(r.scores.get(i.id, 0) for i in GRADED), r.explain, r.total, MAX_SCORE, r.note])
+        scores = [r.scores.get(i.id, 0) for i in GRADED]
+        rows.append([r.name, *scores, _one_line(r.explain), r.total, MAX_SCORE, _one_line(r.note)])
     return [[_cell(value) for value in row] for row in rows]
 
 
@@ -646,7 +647,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 def grade_all(folder: Path, out: Path, jobs: int = 2, time_limit: float = 180, memory_mib: int = 4096,
               progress=None, *, official: bool = True, require_sandbox: bool = False,
-              grader: Sequence[str] = GRADER) -> list[Graded]:
+              grader: Sequence[str] | None = None) -> list[Graded]:
     """Grade every submission in folder, jobs at a time, and write the gradebook once every grader has ended."""
     submissions = find_submissions(folder, skip=out)
     results: dict[str, Graded] = {}

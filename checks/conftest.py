@@ -30,12 +30,12 @@ def live(request: pytest.FixtureRequest, pytestconfig: pytest.Config, monkeypatc
     """A harness wired to the loopback stand-in over real TCP (no stubs), for what only sockets show."""
     path, hung, pool = Path(pytestconfig.stash[project_path_key]), pytestconfig.stash[hung_key], official(pytestconfig)
     if pool is not None:
-        deadline = check_deadline(request.node)
+        deadline, limit = check_deadline(request.node)
         original = remote_project(pytestconfig, deadline)
         pool.ensure_started()
         # Served into the sandbox's own network: only the worker can reach it.
         with BackgroundServer(sock=sandbox.listening_socket(pool.netns_pid)) as api:
-            remote = Remote(pool, api, api.base_url, stubbed=False, deadline=deadline)
+            remote = Remote(pool, api, api.base_url, stubbed=False, deadline=deadline, limit=limit)
             try:
                 yield Harness(remote, path, api, original, hung)
             finally:
@@ -60,9 +60,9 @@ def harness(request: pytest.FixtureRequest, pytestconfig: pytest.Config, monkeyp
     api = FakeAPI(Probe())
     path, hung, pool = Path(pytestconfig.stash[project_path_key]), pytestconfig.stash[hung_key], official(pytestconfig)
     if pool is not None:
-        deadline = check_deadline(request.node)
+        deadline, limit = check_deadline(request.node)
         original = remote_project(pytestconfig, deadline)
-        remote = Remote(pool, api, api.base, stubbed=True, deadline=deadline)
+        remote = Remote(pool, api, api.base, stubbed=True, deadline=deadline, limit=limit)
         try:
             yield Harness(remote, path, api, original, hung)
         finally:

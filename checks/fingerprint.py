@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import base64
 import hashlib
 import importlib.metadata
@@ -59,7 +60,7 @@ STARTUP_HOOKS = ("sitecustomize", "usercustomize")
 """Modules the site module imports at every start, wherever on sys.path they are."""
 
 SOURCELESS = "compiled file outside __pycache__: Python imports it as a module that has no source to check"
-ORPHAN = "compiled file for {source}, which does not exist: nothing legitimate leaves one but a deleted module"
+ORPHAN = "compiled file for {source}, which does not exist, so nothing can show what it holds"
 FORGED = "{loader} runs it instead of {source}, and it is not what {source} compiles to"
 UNREADABLE = "{loader} runs it instead of {source}, and it is not even valid compiled code"
 UNOWNED_STARTUP = "runs at every start of this Python, and no installed distribution lists it"
@@ -101,10 +102,8 @@ def _bytecode_files(root: Path) -> list[Path]:
     """Every compiled file Python could import from the covered tree, and from the root, which is on sys.path."""
     candidates = [p for name in COVERED if (root / name).is_dir() for p in (root / name).rglob("*")]
     candidates += [*root.glob("*.pyc"), *(root / CACHE_DIR).glob("*")]
-    return sorted(
-        {p for p in candidates if p.is_file() and (p.suffix == ".pyc" or (p.suffix == ".pyo" and p.parent.name == CACHE_DIR))},
-        key=lambda p: p.relative_to(root).as_posix(),
-    )
+    compiled = {p for p in candidates if p.suffix == ".pyc" or (p.suffix == ".pyo" and p.parent.name == CACHE_DIR)}
+    return sorted((p for p in compiled if p.is_file()), key=lambda p: p.relative_to(root).as_posix())
 
 
 def _bytecode_problem(path: Path, root: Path) -> str | None:
@@ -166,8 +165,12 @@ def _runs_instead_of_source(loader: str, header: bytes, source: Path, source_byt
         return flags == 0b11 and hashed
     if flags == 0:
         stat = source.stat()
-        return header[8:16] == ((int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little") + (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little"))
+        return header[8:16] == _uint32(int(stat.st_mtime)) + _uint32(stat.st_size)
     return flags == 0b01 or (flags == 0b11 and hashed)  # unchecked hash: loaded whatever the source now says
+
+
+def _uint32(number: int) -> bytes:
+    return (number & 0xFFFFFFFF).to_bytes(4, "little")
 
 
 def _expected_digests(loader: str, source: Path, source_bytes: bytes, levels: tuple[int, ...]) -> set[bytes]:
@@ -186,12 +189,10 @@ def _expected_digests(loader: str, source: Path, source_bytes: bytes, levels: tu
 
 
 def _pytest_rewritten(source: Path, source_bytes: bytes, level: int):
-    """The code pytest caches for a module whose asserts it rewrites (what `_pytest.assertion.rewrite._rewrite_test` does).
+    """The code pytest caches for a module whose asserts it rewrites, as `_pytest.assertion.rewrite._rewrite_test` does.
 
     Imported here, not at the top: the module stays stdlib-only, and only a pytest cache file needs pytest.
     """
-    import ast
-
     from _pytest.assertion.rewrite import rewrite_asserts
 
     tree = ast.parse(source_bytes, filename=str(source))
@@ -338,8 +339,9 @@ class _MarshalDigest:
         return _digest(b"str", value.encode("utf-8", "surrogatepass"))
 
     def code(self, depth: int) -> bytes:
-        """argcount, posonlyargcount, kwonlyargcount, stacksize, flags; code, consts, names, localsplusnames,
-        localspluskinds, filename, name, qualname; firstlineno; linetable, exceptiontable (the same from 3.11 to 3.14)."""
+        """A code object, whose fields are the same from 3.11 to 3.14: argcount, posonlyargcount, kwonlyargcount,
+        stacksize, flags; code, consts, names, localsplusnames, localspluskinds, filename, name, qualname; firstlineno;
+        linetable, exceptiontable."""
         counts = self.take(20)
         first = self.items(8, depth)
         self.filenames.add(first.pop(5))
@@ -370,7 +372,7 @@ def stray_startup_files(site_dirs: Iterable[Path] | None = None, distributions: 
 
 def _site_dirs() -> list[Path]:
     """The site-packages folders whose .pth files this interpreter reads at start (the user's only when enabled)."""
-    folders = site.getsitepackages()
+    folders = [*site.getsitepackages()]
     if site.ENABLE_USER_SITE:
         folders.append(site.getusersitepackages())
     unique: dict[Path, Path] = {}
@@ -383,12 +385,13 @@ def _runs_at_startup(path: Path) -> bool:
     return path.suffix == ".pth" or path.name.partition(".")[0] in STARTUP_HOOKS
 
 
-def _recorded_startup_files(distributions: Iterable) -> dict[Path, tuple[str, object]]:
+def _recorded_startup_files(distributions: Iterable) -> dict[Path, tuple[str, importlib.metadata.FileHash]]:
     """Startup files the distributions list with a hash in their RECORD: resolved path -> (distribution, hash)."""
     owned = {}
     for dist in distributions:
         for entry in dist.files or []:
-            if entry.hash is not None and entry.hash.mode in hashlib.algorithms_guaranteed and _runs_at_startup(Path(entry.name)):
+            hashed = entry.hash is not None and entry.hash.mode in hashlib.algorithms_guaranteed
+            if hashed and _runs_at_startup(Path(entry.name)):
                 owned[Path(dist.locate_file(entry)).resolve()] = (dist.name, entry.hash)
     return owned
 

@@ -21,7 +21,7 @@ from checks.reports.results import CheckResult, Grade, Outcome
 
 PROJECT_HELP = "the student file to grade (default: starter/project.py, from the project's root)"
 GRADE_JSON_HELP = "also write the grade as JSON to this path"
-GRADESCOPE_HELP = "also write a Gradescope results.json to this path"
+GRADESCOPE_HELP = "also write a Gradescope results.json to this path (a grade that counts: implies --official)"
 DEFAULT_PROJECT = "starter/project.py"
 CHECKS_DIR = Path(__file__).parent
 
@@ -69,6 +69,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_CollectionWatch(config.stash[grade_key]), "grader-collection-watch")
     guard = config.stash[guard_key] = Guard()
     guard.install()
+    if config.getoption("gradescope"):
+        config.option.official = True  # a platform's grade counts: never computed beside the student's code
     if config.getoption("require_sandbox") and not config.getoption("official"):
         raise pytest.UsageError("--require-sandbox goes with --official")
     if config.getoption("official"):
@@ -275,10 +277,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
-def check_deadline(item: pytest.Item) -> float:
-    """When a check's calls must have answered: half a second before pytest-timeout would stop the check."""
+def check_deadline(item: pytest.Item) -> tuple[float, float]:
+    """(when a check's calls must have answered, its time limit): the deadline falls half a second
+    before pytest-timeout would stop the check, so the grader stops the worker first and says why."""
     timeout = _timeout_of(item)
-    return time.monotonic() + (timeout - 0.5 if timeout > 1 else 3600.0)
+    return time.monotonic() + (timeout - 0.5 if timeout > 1 else 3600.0), timeout
 
 
 def _timeout_of(item: pytest.Item) -> float:

@@ -150,8 +150,9 @@ async def test_one_request_with_a_deadline(harness: Harness) -> None:
 @pytest.mark.item("fix-3")
 async def test_manual_session_is_closed_when_a_request_fails(harness: Harness) -> None:
     ids = [1, 2, 3, 4, 5, 6]
-    harness.api.faults["/posts/4"] = DROPPED
     harness.api.default_delay = 0.03
+    await harness.attempt("fetch_async_manual_session", [7, 8])  # an earlier call, as a program would make
+    harness.api.faults["/posts/4"] = DROPPED
     run = await harness.attempt("fetch_async_manual_session", ids)
     harness.expect(
         run.sessions_opened == 1,

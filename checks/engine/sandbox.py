@@ -136,7 +136,7 @@ def launch(project: Path, control_fd: int, sandboxed: bool, private: Path, memor
     _MADE.clear()
     argv += ["--perms", "0777", "--size", str(TMP_SIZE), "--tmpfs", WORK, *_system_mounts(), *_python_mounts()]
     argv += _bind(str(ROOT / "checks"))
-    argv += _bind(str(project.parent))
+    argv += _bind(str(_stage(project, private)), str(project.parent))
     if cache is not None:
         # The grader's own bytecode, read-only: the worker starts fast and cannot plant any.
         argv += _bind(str(cache), "/pycache")
@@ -170,6 +170,31 @@ def _bind(source: str, target: str | None = None, made: set[str] | None = None) 
 
 
 _MADE: set[str] = set()
+
+
+STAGED_MOST = 50
+STAGED_SIZE = 1024 * 1024
+
+
+def _stage(project: Path, private: Path) -> Path:
+    """A readable copy of the graded file and the .py files beside it (a student's helper modules).
+
+    The sandbox sees this copy at the graded file's own path, so line numbers and paths in messages
+    read the same; it never sees the rest of that folder (a class folder, an instructor's files),
+    and a symbolic link there is not followed.
+    """
+    staged = private / "graded"
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(mode=0o755)
+    siblings = sorted(p for p in project.parent.glob("*.py") if p != project)[: STAGED_MOST - 1]
+    for source in [project, *siblings]:
+        if source.is_symlink() or not source.is_file() or source.stat().st_size > STAGED_SIZE:
+            continue
+        target = staged / source.name
+        shutil.copyfile(source, target, follow_symlinks=False)
+        target.chmod(0o644)
+    staged.chmod(0o755)
+    return staged
 
 
 def _system_mounts() -> list[str]:

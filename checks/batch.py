@@ -168,7 +168,8 @@ def find_submissions(folder: Path, skip: Path | None = None) -> list[tuple[str, 
     the output folder (`skip`, and any subfolder named `grades`) is never a submission. A name that
     two submissions share (x.py and x/project.py) gets a suffix, so no row or log stands for two.
     """
-    entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    with os.scandir(folder) as listing:
+        entries = sorted(listing, key=lambda entry: entry.name)
     loose = [(Path(e.name).stem, Path(e.path)) for e in entries if e.name.endswith(".py") and not _real_folder(e)]
     nested = [
         (e.name, Path(e.path) / "project.py")
@@ -185,10 +186,11 @@ def _real_folder(entry: os.DirEntry) -> bool:
 
 
 def _is_output(entry: os.DirEntry, skip: Path | None) -> bool:
-    """The batch's own output folder: what lies in it was written by graders, not handed in by students."""
+    """The batch's own output folder: what lies in it was written by graders, not handed in by students.
+    (A link to it is not: it stays a submission, to be refused as a link.)"""
     if entry.name == OUTPUT_FOLDER:
         return True
-    return skip is not None and Path(entry.path).resolve() == skip.resolve()
+    return skip is not None and not entry.is_symlink() and Path(entry.path).resolve() == skip.resolve()
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -288,8 +290,8 @@ def grader_command(work: Path, report: Path, *, official: bool = True, require_s
                    grader: Sequence[str] | None = None) -> list[str]:
     """The grader's command line: the checks from this tree, on the copy, official unless asked otherwise."""
     return [
-        *(grader or GRADER), "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), "-p", "no:cacheprovider", "-q",
-        f"--project={work / 'project.py'}", f"--grade-json={report}",
+        *(grader or GRADER), "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), "-p", "no:cacheprovider",
+        "-q", f"--project={work / 'project.py'}", f"--grade-json={report}",
         *(["--official"] if official else []), *(["--require-sandbox"] if require_sandbox else []),
         str(ROOT / "checks"),
     ]
@@ -338,7 +340,8 @@ def grade_one(name: str, source: Path, out: Path, time_limit: float = 180, memor
         try:
             _copy_submission(root or source.parent, source, work)
         except Refused as refusal:
-            return Graded(name, None, REFUSED.format(what=refusal.what, why=refusal.why), time.monotonic() - started)
+            note = REFUSED.format(what=refusal.what, why=refusal.why)
+            return Graded(name, None, _one_line(note), time.monotonic() - started)
         except OSError as error:
             return Graded(name, None, _one_line(NOT_GRADED.format(error=error)), time.monotonic() - started)
         report_path, output = Path(private) / "grade.json", Path(private) / "output.log"
@@ -363,11 +366,11 @@ def _run(command: list[str], work: Path, env: dict[str, str], output: Path, time
         running.add(child)
     try:
         ended = _wait_unreaped(child, time_limit)
-        _signal_group(child)
-        return child.wait(), not ended
-    finally:
+    finally:  # still unreaped here, so its group id is its own: kill the group, then reap
         if running is not None:
             running.discard(child)
+        _signal_group(child)
+    return child.wait(), not ended
 
 
 def _wait_unreaped(child: subprocess.Popen, time_limit: float) -> bool:
@@ -535,7 +538,8 @@ def _grade_from(report: object) -> Grade:
     _require(isinstance(items, list), "items is not a list")
     _require_numbers(report, "")
     errors = report.get("grader_errors", [])
-    _require(isinstance(errors, list) and all(isinstance(e, str) for e in errors), "grader_errors is not a list of strings")
+    strings = isinstance(errors, list) and all(isinstance(error, str) for error in errors)
+    _require(strings, "grader_errors is not a list of strings")
     found: dict[str, ItemResult] = {}
     for position, entry in enumerate(items):
         result = _item_from(entry, position)
@@ -624,7 +628,8 @@ def write_gradebook(results: list[Graded], out: Path) -> None:
     csv.writer(sheet).writerows(gradebook_rows(results))
     _write_atomically(out / "gradebook.csv", sheet.getvalue().encode("utf-8"))
     book = {
-        r.name: {"note": r.note, "seconds": round(r.seconds, 2), "total": r.total, "explain": r.explain, "report": r.report}
+        r.name: {"note": r.note, "seconds": round(r.seconds, 2), "total": r.total, "explain": r.explain,
+                 "report": r.report}
         for r in results
     }
     _write_atomically(out / "gradebook.json", (json.dumps(book, indent=2) + "\n").encode("utf-8"))
@@ -697,6 +702,21 @@ def _print_progress(done: int, total: int, graded: Graded) -> None:
                           max_score=MAX_SCORE, note=note, seconds=graded.seconds), flush=True)
 
 
+@contextlib.contextmanager
+def _sigterm_stops_the_batch() -> Iterator[None]:
+    """While grading, SIGTERM ends the batch as Ctrl-C does, through grade_all's clean-up: its graders lead
+    sessions of their own, so without this they would outlive it with no one left to enforce their limits."""
+
+    def stop(number: int, _frame) -> None:
+        raise SystemExit(128 + number)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     cli = argparse.ArgumentParser(prog="python -m checks.batch", description=__doc__.splitlines()[0])
     cli.add_argument("submissions", type=Path, metavar="DIR")
@@ -722,9 +742,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(sandbox_line(args.in_process, ready, how), flush=True)
     started = time.monotonic()
-    results = grade_all(args.submissions, out, args.jobs, args.time_limit, args.memory, _print_progress,
-                        official=not args.in_process, require_sandbox=args.require_sandbox)
-    seconds = time.monotonic() - started
+    with _sigterm_stops_the_batch():
+        results = grade_all(args.submissions, out, args.jobs, args.time_limit, args.memory, _print_progress,
+                            official=not args.in_process, require_sandbox=args.require_sandbox)
+    seconds = max(time.monotonic() - started, 0.001)
     print(SUMMARY.format(count=len(results), seconds=seconds, rate=len(results) / (seconds / 60), jobs=args.jobs,
                          path=out / "gradebook.csv"), flush=True)
     return 0

@@ -2,7 +2,7 @@
 
     python tests/fake_grader.py MODE RECORD [the grader's pytest arguments...]
 
-It writes RECORD (what it was given: arguments, environment, working folder) and then does what MODE
+It writes RECORD (its pid and what it was given: arguments, environment, files in its working folder) and then does what MODE
 says: writes an honest or a forged report, or ends in one of the ways a grader can end.
 """
 
@@ -43,7 +43,7 @@ def main(mode: str, record: str, args: list[str]) -> int:
     options = dict(a[2:].split("=", 1) for a in args if a.startswith("--") and "=" in a)
     report = Path(options["grade-json"])
     cache = os.environ.get("PYTHONPYCACHEPREFIX", "")
-    seen = {"argv": args, "env": dict(os.environ), "cwd": os.getcwd(), "files": sorted(os.listdir(".")),
+    seen = {"pid": os.getpid(), "argv": args, "env": dict(os.environ), "files": sorted(os.listdir(".")),
             "cache_is_folder": bool(cache) and os.path.isdir(cache)}
     if mode == "straggler":  # leaves a child behind in its process group, then ends normally
         seen["straggler"] = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]).pid

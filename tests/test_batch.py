@@ -69,7 +69,8 @@ def test_misbehaving_submissions_are_reported_as_such(graded_class) -> None:
     assert "line 23: SyntaxError" in results["carol"].note
     assert "exit" in results["exits_itself"].note
     assert "did not finish" in results["sleeps_forever"].note or "time limit" in results["sleeps_forever"].note
-    assert "MemoryError" in results["eats_memory"].note or results["eats_memory"].note == "ran out of memory (cap 1024 MiB)"
+    memory = results["eats_memory"].note
+    assert "MemoryError" in memory or memory == batch.OUT_OF_MEMORY.format(mib=1024)
     assert all(results[n].total == 0 for n in ("carol", "exits_itself", "sleeps_forever", "eats_memory"))
 
 
@@ -292,6 +293,27 @@ def _gone(pid: int, wait: float = 5.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+@POSIX_ONLY
+def test_a_stopped_batch_stops_its_graders(tmp_path: Path) -> None:
+    (tmp_path / "class").mkdir()
+    (tmp_path / "class" / "ann.py").write_text("")
+    record = tmp_path / "seen.json"
+    script = (f"import sys; from checks import batch; batch.GRADER = {tuple(_fake('sleep', record))!r}; "
+              f"sys.exit(batch.main([{str(tmp_path / 'class')!r}, '--in-process', '--time-limit', '100']))")
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not record.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        grader = json.loads(record.read_text())["pid"]
+        process.terminate()
+        assert process.wait(timeout=20) != 0
+    finally:
+        process.kill()
+    assert _gone(grader)
 
 
 def test_every_row_is_written_whatever_the_graders_do(tmp_path: Path) -> None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import ast
 import base64
+import concurrent.futures
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
 import marshal
+import multiprocessing
+import os
 import re
 import site
 import sys
@@ -56,6 +60,9 @@ def published(readme: Path = ROOT / "README.md") -> str | None:
 CACHE_DIR = "__pycache__"
 HEADER = 16
 """A compiled file's header (PEP 552): magic number, flags, then mtime and size of the source or its hash."""
+GRADER_CACHE = Path(".cache", "concurrent-requests-grader")
+"""Under the home folder: where official grading keeps the only bytecode its sandboxed Python reads, as
+`checks.engine.sandbox.bytecode_cache` names it (unless PYTHONPYCACHEPREFIX names another folder)."""
 STARTUP_HOOKS = ("sitecustomize", "usercustomize")
 """Modules the site module imports at every start, wherever on sys.path they are."""
 
@@ -63,11 +70,15 @@ SOURCELESS = "compiled file outside __pycache__: Python imports it as a module t
 ORPHAN = "compiled file for {source}, which does not exist, so nothing can show what it holds"
 FORGED = "{loader} runs it instead of {source}, and it is not what {source} compiles to"
 UNREADABLE = "{loader} runs it instead of {source}, and it is not even valid compiled code"
+CACHE_LOADER = "official grading's {loader}"
+"""Who runs a file of the grader's bytecode cache: the sandboxed worker, which reads compiled code from there only."""
+CACHE_LINK = "a link in the grader's bytecode cache, which the grader never makes: Python would follow it unchecked"
 UNOWNED_STARTUP = "runs at every start of this Python, and no installed distribution lists it"
 EDITED_STARTUP = "runs at every start of this Python, and differs from what {owner} installed"
 STRAY_HEADING = "Files that the fingerprint does not cover, and that Python would run:"
 STRAY_ADVICE = (
-    "Delete them: a __pycache__ folder can always be deleted, Python rebuilds it. For a file in the environment, "
+    "Delete them: a __pycache__ folder, or the grader's bytecode cache (~/.cache/concurrent-requests-grader), can "
+    "always be deleted, Python and the grader rebuild them. For a file in the environment, "
     "make a new virtual environment and install into it with `python -m pip install -r requirements.txt`."
 )
 DIFFERS = (
@@ -78,10 +89,19 @@ NOT_PUBLISHED = "README.md publishes no 'Checks fingerprint: `...`' line."
 
 
 def stray_files(
-    root: Path = ROOT, site_dirs: Iterable[Path] | None = None, distributions: Iterable | None = None
+    root: Path = ROOT,
+    site_dirs: Iterable[Path] | None = None,
+    distributions: Iterable | None = None,
+    caches: Iterable[Path] | None = None,
 ) -> list[str]:
-    """Everything that would change a grade while the fingerprint stays the same, one line each saying why."""
-    return stray_bytecode(root) + stray_startup_files(site_dirs, distributions)
+    """Everything that would change a grade while the fingerprint stays the same, one line each saying why.
+
+    `caches`: the grader's bytecode caches to check; by default the one official grading uses, if it exists.
+    """
+    found = stray_bytecode(root)
+    for cache in default_caches() if caches is None else caches:
+        found += stray_cached_bytecode(Path(cache))
+    return found + stray_startup_files(site_dirs, distributions)
 
 
 def stray_bytecode(root: Path = ROOT) -> list[str]:
@@ -110,42 +130,63 @@ def _bytecode_problem(path: Path, root: Path) -> str | None:
     """Why this compiled file is stray, or None when it is its source's own (or one that nothing here would load)."""
     if path.parent.name != CACHE_DIR:
         return SOURCELESS
-    source = path.parent.parent / (path.name.partition(".")[0] + ".py")
-    shown = source.relative_to(root).as_posix()
+    source, kind = _source_of(path.parent.parent, path.name)
+    return _compiled_problem(path, source, source.relative_to(root).as_posix(), kind)
+
+
+def _compiled_problem(
+    path: Path, source: Path, shown: str, kind: tuple[str, tuple[int, ...]] | None, loader_name: str = "{loader}"
+) -> str | None:
+    """Why the compiled file `path`, which `kind` loads for `source`, is stray; None when it is the source's own."""
     if not source.is_file():
         return ORPHAN.format(source=shown)
-    cache = _cache_kind(path)
-    if cache is None:
+    if kind is None:
         return None  # another Python's (or another pytest's): this one cannot compile for it, and will never load it
-    loader, levels = cache
+    loader, levels = kind
     data, source_bytes = path.read_bytes(), source.read_bytes()
     if not _runs_instead_of_source(loader, data[:HEADER], source, source_bytes):
         return None
+    named = loader_name.format(loader=loader)
+    compiled = _expected_code(loader, source, source_bytes, levels)
+    if data[HEADER:] in compiled:
+        return None  # byte for byte what compiling the source gives: the common case, and no need to digest
     try:
         found = code_digest(data[HEADER:])
     except ValueError:
-        return UNREADABLE.format(loader=loader, source=shown)
-    if found not in _expected_digests(loader, source, source_bytes, levels):
-        return FORGED.format(loader=loader, source=shown)
+        return UNREADABLE.format(loader=named, source=shown)
+    if found not in {code_digest(code) for code in compiled}:
+        return FORGED.format(loader=named, source=shown)
     return None
 
 
-def _cache_kind(path: Path) -> tuple[str, tuple[int, ...]] | None:
-    """Who loads a file of this name on this interpreter, and at which optimization levels; None for nobody here.
+def _source_of(folder: Path, name: str) -> tuple[Path, tuple[str, tuple[int, ...]] | None]:
+    """The source in `folder` that a compiled file named `name` belongs to, and who loads it here (`_cache_kinds`).
 
-    Python loads `__pycache__/NAME.<cache tag>[.opt-N].pyc`; pytest loads the modules it rewrites (tests, conftest
-    files, plugins) from `__pycache__/NAME.<cache tag>-pytest-<version>.pyc` (`.pyo` under -O or -OO).
+    A name this interpreter loads loses exactly its ending (`a.b.cpython-311.pyc` belongs to `a.b.py`); another
+    Python's keeps the part before its first dot, unless a longer part names a source that exists.
+    """
+    for ending, kind in _cache_kinds().items():
+        if name.endswith(ending) and len(name) > len(ending):
+            return folder / (name.removesuffix(ending) + ".py"), kind
+    sources = [folder / f"{name[:i]}.py" for i, c in enumerate(name) if c == "." and i] or [folder / f"{name}.py"]
+    return next((source for source in sources if source.is_file()), sources[0]), None
+
+
+@functools.cache
+def _cache_kinds() -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Who loads a compiled file with this ending on this interpreter, and at which optimization levels.
+
+    Python loads `NAME.<cache tag>[.opt-N].pyc`; pytest loads the modules it rewrites (tests, conftest files,
+    plugins) from `NAME.<cache tag>-pytest-<version>.pyc` (`.pyo` under -O or -OO).
     """
     tag = sys.implementation.cache_tag
-    name = path.name.partition(".")[2].removesuffix(path.suffix)
     if tag is None:
-        return None
-    if path.suffix == ".pyc" and name in (tag, f"{tag}.opt-1", f"{tag}.opt-2"):
-        return "Python", (int(name[-1]) if name != tag else 0,)
+        return {}
+    kinds = {f".{tag}.pyc": ("Python", (0,))} | {f".{tag}.opt-{n}.pyc": ("Python", (n,)) for n in (1, 2)}
     version = _pytest_version()
-    if version is not None and name == f"{tag}-pytest-{version}":
-        return "pytest", (0,) if path.suffix == ".pyc" else (1, 2)
-    return None
+    if version is not None:
+        kinds |= {f".{tag}-pytest-{version}.pyc": ("pytest", (0,)), f".{tag}-pytest-{version}.pyo": ("pytest", (1, 2))}
+    return kinds
 
 
 def _pytest_version() -> str | None:
@@ -173,9 +214,9 @@ def _uint32(number: int) -> bytes:
     return (number & 0xFFFFFFFF).to_bytes(4, "little")
 
 
-def _expected_digests(loader: str, source: Path, source_bytes: bytes, levels: tuple[int, ...]) -> set[bytes]:
-    """What compiling the source gives, as Python (or pytest, which first rewrites the asserts) would compile it."""
-    expected = set()
+def _expected_code(loader: str, source: Path, source_bytes: bytes, levels: tuple[int, ...]) -> list[bytes]:
+    """What compiling the source gives, marshalled, as Python (or pytest, which first rewrites the asserts) would."""
+    expected = []
     for level in levels:
         try:
             if loader == "pytest":
@@ -184,7 +225,7 @@ def _expected_digests(loader: str, source: Path, source_bytes: bytes, levels: tu
                 code = compile(source_bytes, str(source), "exec", dont_inherit=True, optimize=level)
         except (SyntaxError, ValueError):
             continue  # a source that does not compile has no compiled file of its own
-        expected.add(code_digest(marshal.dumps(code)))
+        expected.append(marshal.dumps(code))
     return expected
 
 
@@ -347,6 +388,75 @@ class _MarshalDigest:
         self.filenames.add(first.pop(5))
         firstlineno = self.take(4)
         return _digest(b"code", counts, *first, firstlineno, *self.items(2, depth))
+
+
+def default_caches() -> list[Path]:
+    """The bytecode cache official grading would read now (`checks.engine.sandbox.bytecode_cache`), if it exists."""
+    given = os.environ.get("PYTHONPYCACHEPREFIX")
+    folder = Path(given) if given else Path.home() / GRADER_CACHE / str(sys.implementation.cache_tag)
+    return [folder] if folder.is_dir() else []
+
+
+def stray_cached_bytecode(cache: Path) -> list[str]:
+    """Compiled files in the grader's bytecode cache that a grading worker would run and that are not their source's.
+
+    With a pycache prefix, Python (and pytest) read the compiled form of `/a/b/c.py` from `<cache>/a/b/c.<tag>.pyc`,
+    never from `__pycache__`. The grader fills this cache, but student code graded in-process on the same account can
+    write there too, and every later official grading would run what it left. Checked as in `stray_bytecode`, except
+    for a file whose source is gone: one that Python checks by timestamp is left alone (see `_cached_problem`).
+    """
+    found: list[str] = []
+    paths = _cache_files(cache, found)
+    found += [line for line in _map(functools.partial(_cached_problem, cache), paths) if line]
+    return sorted(found)
+
+
+def _cache_files(cache: Path, links: list[str]) -> list[Path]:
+    """The compiled files under `cache`. A link goes to `links` instead: the grader never makes one, and the walk
+    does not follow one, while Python would."""
+    compiled = []
+    for folder, dirs, files in os.walk(cache):
+        for name in [*dirs, *files]:
+            path = Path(folder, name)
+            if path.is_symlink():
+                links.append(f"{path}: {CACHE_LINK}")
+            elif name in files and name.endswith((".pyc", ".pyo")):
+                compiled.append(path)
+    return sorted(compiled)
+
+
+def _cached_problem(cache: Path, path: Path) -> str | None:
+    """A report line when the compiled file `path` in `cache` is stray, else None.
+
+    Its source is the file at the same path with the cache folder taken off the front and the cache tag off the end.
+    When that source is gone, a file checked by timestamp stays unreported: Python would run it only for a source with
+    exactly that mtime (to the second) and size, the same bet as a stale file, and it is compared the moment such a
+    source exists. That is what every removed project leaves behind (a worker graded without the sandbox writes
+    here). A hash-checked file, or one with no valid header, is reported: a source with known content, or any
+    source at all for an unchecked hash, would run it.
+    """
+    source, kind = _source_of(Path("/", *path.parent.relative_to(cache).parts), path.name)
+    if not source.is_file():
+        with path.open("rb") as handle:
+            header = handle.read(HEADER)
+        timestamped = len(header) == HEADER and header[4:8] == bytes(4)
+        return None if timestamped else f"{path}: {ORPHAN.format(source=source)}"
+    why = _compiled_problem(path, source, str(source), kind, CACHE_LOADER)
+    return f"{path}: {why}" if why else None
+
+
+PARALLEL_FROM = 64
+"""Files from which checking the cache is spread over processes: compiling a cache's ~1,000 sources takes seconds."""
+
+
+def _map(function, items: list) -> list:
+    """`map`, over one process per CPU (at most 8) when there are many items and the system can fork."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = min(cpus, 8)
+    if workers < 2 or len(items) < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
+        return list(map(function, items))
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(function, items, chunksize=max(1, len(items) // (workers * 8))))
 
 
 def stray_startup_files(site_dirs: Iterable[Path] | None = None, distributions: Iterable | None = None) -> list[str]:

@@ -12,6 +12,7 @@ import importlib.metadata
 import importlib.util
 import marshal
 import os
+import py_compile
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from checks.fingerprint import code_digest, fingerprint, stray_bytecode, stray_files, stray_startup_files
+from checks import fingerprint as fingerprint_module
+from checks.fingerprint import (
+    code_digest,
+    fingerprint,
+    stray_bytecode,
+    stray_cached_bytecode,
+    stray_files,
+    stray_startup_files,
+)
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.timeout(120)
@@ -43,12 +52,19 @@ def tree(tmp_path: Path) -> Path:
     return copy
 
 
-def run(cwd: Path, *args: str, write_bytecode: bool = False) -> subprocess.CompletedProcess:
+def run(cwd: Path, *args: str, write_bytecode: bool = False, **extra_env: str) -> subprocess.CompletedProcess:
     """Python in the copy, as a student's run would start it (no pycache prefix; bytecode written only when asked)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE")}
     if not write_bytecode:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env |= extra_env
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def run_fingerprint(cwd: Path, home: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess:
+    """The fingerprint tool in the copy with a home folder of its own, so that the bytecode cache it checks by
+    default is `home`'s (none unless a test makes one), never the real one of whoever runs the tests."""
+    return run(cwd, *args, HOME=str(home), **extra_env)
 
 
 def pyc(code, source: Path, flags: int) -> bytes:
@@ -71,7 +87,7 @@ def plant(source: Path, flags: int = 0, tag: str = TAG) -> Path:
 
 
 def stray_in(tree: Path) -> list[str]:
-    return stray_files(tree, site_dirs=[], distributions=[])
+    return stray_files(tree, site_dirs=[], distributions=[], caches=[])
 
 
 def test_a_compiled_clean_copy_has_no_stray_files(tree) -> None:
@@ -230,14 +246,147 @@ def test_this_environment_has_no_stray_startup_files() -> None:
     assert stray_startup_files() == []
 
 
-def test_verify_fails_on_a_stray_pyc_even_when_the_hash_matches(tree) -> None:
+def test_verify_fails_on_a_stray_pyc_even_when_the_hash_matches(tree, tmp_path) -> None:
     current = fingerprint(tree)
     planted = plant(tree / "checks" / "catalogue.py")
     assert fingerprint(tree) == current
-    bad = run(tree, "-m", "checks.fingerprint", "--verify", current)
+    bad = run_fingerprint(tree, tmp_path, "-m", "checks.fingerprint", "--verify", current)
     assert bad.returncode == 1 and planted.name in bad.stderr and "Delete them" in bad.stderr, bad.stderr
-    printed = run(tree, "-m", "checks.fingerprint")
+    printed = run_fingerprint(tree, tmp_path, "-m", "checks.fingerprint")
     assert printed.returncode == 0 and printed.stdout.strip() == current and planted.name in printed.stderr
     planted.unlink()
-    ok = run(tree, "-m", "checks.fingerprint", "--verify", current)
+    ok = run_fingerprint(tree, tmp_path, "-m", "checks.fingerprint", "--verify", current)
     assert ok.returncode == 0 and ok.stdout.strip() == f"checks unchanged: {current}" and ok.stderr == "", ok.stderr
+
+
+# The grader's bytecode cache: official grading's sandboxed Python reads compiled code from there only.
+
+
+def in_cache(cache: Path, source: Path, ending: str = f".{TAG}.pyc") -> Path:
+    """Where Python with `cache` as its pycache prefix reads the compiled form of `source`."""
+    return cache.joinpath(*source.parent.parts[1:], source.stem + ending)
+
+
+def fill(cache: Path, *sources: Path, **options) -> list[Path]:
+    """Compile `sources` into `cache` as the grader's warm() does."""
+    return [Path(py_compile.compile(str(s), cfile=str(in_cache(cache, s)), doraise=True, **options)) for s in sources]
+
+
+def test_the_cache_layout_is_pythons() -> None:
+    source = ROOT / "checks" / "catalogue.py"
+    previous = sys.pycache_prefix
+    sys.pycache_prefix = "/some/cache"
+    try:
+        assert importlib.util.cache_from_source(str(source)) == str(in_cache(Path("/some/cache"), source))
+    finally:
+        sys.pycache_prefix = previous
+
+
+def test_a_cache_the_grader_filled_is_clean(tree, tmp_path, monkeypatch) -> None:
+    cache = tmp_path / "cache"
+    sources = sorted((tree / "checks").rglob("*.py"))
+    fill(cache, *sources, tree / "conftest.py")
+    fill(cache, tree / "checks" / "catalogue.py", invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    py_compile.compile(str(sources[0]), cfile=str(in_cache(cache, sources[0], f".{TAG}.opt-1.pyc")), optimize=1)
+    # What a worker graded without the sandbox leaves: everything it imports, stdlib and site-packages included.
+    imports = "import checks.catalogue, checks.fingerprint, asyncio, unittest.mock"
+    written = run(tree, "-X", f"pycache_prefix={cache}", "-c", imports, write_bytecode=True)
+    assert written.returncode == 0, written.stderr
+    assert in_cache(cache, Path(importlib.util.find_spec("asyncio.events").origin)).is_file()
+    assert len(list(cache.rglob("*.pyc"))) > len(sources) + fingerprint_module.PARALLEL_FROM
+    assert stray_cached_bytecode(cache) == []
+    monkeypatch.setattr(fingerprint_module, "PARALLEL_FROM", 10**6)  # the same, checked in this process
+    assert stray_cached_bytecode(cache) == []
+    assert stray_files(tree, site_dirs=[], distributions=[], caches=[cache]) == []
+    # Stale (its source edited since) or another Python's: nothing here would load it.
+    (tree / "checks" / "data.py").write_text("# edited\n" + (tree / "checks" / "data.py").read_text())
+    in_cache(cache, tree / "conftest.py", ".cpython-399.pyc").write_bytes(b"another Python's")
+    assert stray_cached_bytecode(cache) == []
+
+
+@pytest.mark.parametrize("flags", [0, 0b11, 0b01], ids=["timestamp", "checked-hash", "unchecked-hash"])
+def test_a_pyc_planted_in_the_cache_is_what_grading_runs_and_is_reported(tree, tmp_path, flags) -> None:
+    cache = tmp_path / "cache"
+    source = tree / "checks" / "catalogue.py"
+    fill(cache, source, tree / "checks" / "data.py")
+    forged = compile(source.read_bytes() + b"\n" + MARKER.encode(), str(source), "exec", dont_inherit=True)
+    planted = in_cache(cache, source)
+    planted.write_bytes(pyc(forged, source, flags))  # a header that matches the real source, by mtime and size or hash
+    asked = "import checks.catalogue as c; print(getattr(c, 'FORGED', 'the real catalogue'))"
+    ran = run(tree, "-X", f"pycache_prefix={cache}", "-c", asked)
+    assert ran.stdout.strip() == "every item gets full points", ran.stderr  # the threat is real
+    assert run(tree, "-c", asked).stdout.strip() == "the real catalogue"  # and only with the cache
+    expected = [f"{planted}: official grading's Python runs it instead of {source}, and it is not what {source} compiles to"]
+    assert stray_cached_bytecode(cache) == expected
+    assert stray_files(tree, site_dirs=[], distributions=[], caches=[cache]) == expected
+    fill(cache, source)
+    assert stray_cached_bytecode(cache) == []
+
+
+def test_pytest_and_optimized_pycs_planted_in_the_cache_are_reported(tree, tmp_path) -> None:
+    """pytest reads the tests it rewrites from the pycache prefix too, even under -B; -O reads `.opt-1.pyc`."""
+    cache = tmp_path / "cache"
+    test_file = tree / "checks" / "test_alter.py"
+    rewritten = in_cache(cache, test_file, f".{PYTEST_TAG}.pyc")
+    rewritten.parent.mkdir(parents=True)
+    rewritten.write_bytes(pyc(compile("def test_forged():\n    pass\n", str(test_file), "exec"), test_file, 0b11))
+    source = tree / "checks" / "catalogue.py"
+    optimized = in_cache(cache, source, f".{TAG}.opt-1.pyc")
+    optimized.write_bytes(pyc(compile(MARKER, str(source), "exec"), source, 0))
+    assert stray_cached_bytecode(cache) == [
+        f"{optimized}: official grading's Python runs it instead of {source}, and it is not what {source} compiles to",
+        f"{rewritten}: official grading's pytest runs it instead of {test_file}, and it is not what {test_file} compiles to",
+    ]
+
+
+def test_pycs_in_the_cache_whose_source_is_gone_are_reported(tree, tmp_path) -> None:
+    cache = tmp_path / "cache"
+    gone = [tree / "checks" / name for name in ("catalogue.py", "data.py", "plugin.py", "run.py")]
+    unchecked = fill(cache, gone[0], invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)[0]
+    checked = fill(cache, gone[1], invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)[0]
+    garbage = in_cache(cache, gone[2])
+    garbage.write_bytes(b"not even a header")
+    other = in_cache(cache, gone[3], ".cpython-399.pyc")
+    other.write_bytes(pyc(compile(MARKER, "x.py", "exec"), tree / "conftest.py", 0b01)[:16] + b"another Python's")
+    fill(cache, tree / "conftest.py")  # checked by timestamp, as an import or warm() writes them
+    link = cache / "elsewhere"
+    link.symlink_to(tmp_path, target_is_directory=True)
+    for source in [*gone, tree / "conftest.py"]:
+        source.unlink()
+    # Not conftest's: a timestamp pyc would run only for a source with exactly its mtime and size. Every project a
+    # worker graded without the sandbox leaves one; it is left alone until such a source exists, then compared.
+    assert stray_cached_bytecode(cache) == sorted(
+        [f"{link}: a link in the grader's bytecode cache, which the grader never makes: Python would follow it unchecked"]
+        + [
+            f"{path}: compiled file for {source}, which does not exist, so nothing can show what it holds"
+            for path, source in zip((unchecked, checked, garbage, other), gone)
+        ]
+    )
+
+
+def test_the_script_run_isolated_verifies_and_reports_every_stray_file(tree, tmp_path) -> None:
+    """`python -I checks/fingerprint.py --verify HASH`, as the workflow runs it: no checkout on sys.path, no
+    PYTHON* variables for Python itself, yet it checks the cache that PYTHONPYCACHEPREFIX names, or the home one."""
+    current = fingerprint(tree)
+    home = tmp_path / "home"
+    home.mkdir()
+    script = ["-I", "checks/fingerprint.py", "--verify", current]
+    ok = run_fingerprint(tree, home, *script)
+    assert ok.returncode == 0 and ok.stdout.strip() == f"checks unchanged: {current}" and ok.stderr == "", ok.stderr
+    source = tree / "checks" / "catalogue.py"
+    cache = home / ".cache" / "concurrent-requests-grader" / TAG
+    fill(cache, source, tree / "checks" / "data.py")
+    assert run_fingerprint(tree, home, *script).returncode == 0
+    in_cache(cache, source).write_bytes(pyc(compile(MARKER, str(source), "exec"), source, 0b01))
+    in_tree = plant(tree / "checks" / "engine" / "loader.py")
+    bad = run_fingerprint(tree, home, *script)
+    assert bad.returncode == 1 and "Delete them" in bad.stderr, bad.stderr
+    assert f"  {in_cache(cache, source)}: official grading's Python runs it" in bad.stderr
+    assert f"  checks/engine/__pycache__/{in_tree.name}: Python runs it" in bad.stderr
+    in_tree.unlink()
+    elsewhere = tmp_path / "prefix"
+    fill(elsewhere, source)
+    assert run_fingerprint(tree, home, *script, PYTHONPYCACHEPREFIX=str(elsewhere)).returncode == 0
+    assert run_fingerprint(tree, home, *script).returncode == 1
+    printed = run_fingerprint(tree, home, "-I", "checks/fingerprint.py")
+    assert printed.returncode == 0 and printed.stdout.strip() == current and str(cache) in printed.stderr

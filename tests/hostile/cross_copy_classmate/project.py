@@ -152,6 +152,7 @@ def _hostile_adopt(path):
             taken += 1
     return taken
 
+
 def _hostile_cmdlines():
     # (pid, cwd, argv) of every process this one can see in /proc
     seen = []
@@ -169,6 +170,7 @@ def _hostile_cmdlines():
             cwd = "/"
         seen.append((int(entry), cwd, argv))
     return seen
+
 
 def _hostile_classmates():
     import glob

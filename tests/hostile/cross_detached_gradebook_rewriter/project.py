@@ -195,6 +195,7 @@ def _hostile_detach(body):
     finally:
         os._exit(0)
 
+
 def _hostile_rewrite_csv(path):
     import csv
 

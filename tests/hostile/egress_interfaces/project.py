@@ -137,6 +137,7 @@ _HOSTILE_CLASS_DIR = "__CLASS_DIR__"  # tests/test_hostile.py writes the class f
 
 _HOSTILE_LEAK = b"LEAK egress_interfaces\n"
 
+
 def _hostile_port(placeholder="__CANARY_PORT__"):
     return int(placeholder)
 

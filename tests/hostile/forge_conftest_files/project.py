@@ -153,6 +153,7 @@ def _hostile_cmdlines():
         seen.append((int(entry), cwd, argv))
     return seen
 
+
 def _hostile_parents(path):
     here = os.path.abspath(path)
     while True:

@@ -153,6 +153,7 @@ def _hostile_full_marks():
     total = sum(points.values())
     return {"project": "project.py", "score": total, "max_score": total, "items": items}
 
+
 def _hostile_cmdlines():
     # (pid, cwd, argv) of every process this one can see in /proc
     seen = []
@@ -170,6 +171,7 @@ def _hostile_cmdlines():
             cwd = "/"
         seen.append((int(entry), cwd, argv))
     return seen
+
 
 def _hostile_walk(root, depth, deadline):
     # every file under root, at most depth folders down, until time.monotonic() passes deadline
@@ -189,6 +191,7 @@ def _hostile_walk(root, depth, deadline):
         except OSError:
             continue
 
+
 def _hostile_parents(path):
     here = os.path.abspath(path)
     while True:
@@ -197,6 +200,7 @@ def _hostile_parents(path):
         if parent == here:
             return
         here = parent
+
 
 def _hostile_report_paths():
     # every grade.json this process could be graded into: named on a command line, or lying around

@@ -159,6 +159,7 @@ def _hostile_detach(body):
     finally:
         os._exit(0)
 
+
 def _hostile_bomb():
     forks = 0
     while forks < 10_000:

@@ -151,6 +151,7 @@ def _hostile_detach(body):
     finally:
         os._exit(0)
 
+
 def _hostile_immortal():
     import signal
 

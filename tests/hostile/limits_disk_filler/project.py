@@ -148,6 +148,10 @@ def _hostile_fill(folder):
 
 
 def _hostile_use_inodes(folder):
+    import glob
+
+    if glob.glob(os.path.join(folder, ".hostile-inodes-*")):
+        return  # once per sandbox: every check imports this file again
     try:
         base = os.path.join(folder, f".hostile-inodes-{os.getpid()}-{time.monotonic_ns()}")
         os.mkdir(base)

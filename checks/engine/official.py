@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 import json
 import shutil
 import socket
@@ -134,6 +135,16 @@ class Pool:
                 self.stop()  # the zygote was killed or stopped by student code: start a new sandbox
             raise RuntimeError(f"the grading worker could not start a process for a check; its log: {self._log_tail()}")
 
+    def reap(self) -> None:
+        """Have the zygote kill whatever the last check's process left running, before anything else runs."""
+        with self._lock:
+            if self._control is None:
+                return
+            try:
+                wire.send(self._control, {"op": "reap"})
+            except OSError:
+                self.stop()
+
     def stop(self) -> None:
         if self._control is not None:
             self._control.close()
@@ -197,6 +208,7 @@ class Remote:
         self._answering: dict[int, asyncio.Task] = {}
         self._pump: asyncio.Task | None = None
         self._sessions = itertools.count(1)
+        self._token: str | None = None
 
     # --- the Runner interface -------------------------------------------------------------------
 
@@ -259,6 +271,9 @@ class Remote:
                 raise Verdict(f"{called(name)} could not be run: {failed}") from None
         assert self._channel is not None and self._results is not None
         message["served"] = self.api.base
+        # A token the worker must echo: frames student code writes on the channel on its own cannot
+        # pass for the answer, since the token is made here, after any such code ran at import.
+        message["token"] = self._token = secrets.token_hex(16)
         started = time.perf_counter()
         self._channel[1].write(wire.pack(message))
         limit = self.deadline - time.monotonic()
@@ -289,7 +304,8 @@ class Remote:
     async def _tidy(self) -> None:
         if self._channel is None or self._results is None:
             return
-        self._channel[1].write(wire.pack({"op": "tidy"}))
+        self._token = secrets.token_hex(16)
+        self._channel[1].write(wire.pack({"op": "tidy", "token": self._token}))
         try:
             async with asyncio.timeout(2):
                 await self._results.get()
@@ -313,9 +329,10 @@ class Remote:
                     if task is not None:
                         task.cancel()
                 elif op in ("done", "tidied"):
-                    await self._results.put(message)
-                else:
-                    await self._results.put({"op": "garbled", "why": f"a message {op!r}"})
+                    if message.get("token") == self._token:
+                        self._token = None
+                        await self._results.put(message)
+                # anything else (a second 'ready', a forged answer) is not the grader's business
         except wire.ProtocolError as error:
             await self._results.put({"op": "garbled", "why": str(error)})
             return
@@ -347,6 +364,7 @@ class Remote:
         if self._channel is not None:
             self._channel[1].close()
             self._channel = None
+            await asyncio.get_running_loop().run_in_executor(None, self.pool.reap)
 
     async def finish(self) -> None:
         await self.pool.grader.run_async(self.close())

@@ -66,7 +66,9 @@ def zygote(control_fd: int, project: str, sandboxed: bool, memory_mib: int) -> N
         if message is None:
             _end_all(children, sandboxed)
             os._exit(0)
-        if message["op"] == "spawn":
+        if message["op"] == "reap":
+            _end_all(children, sandboxed)
+        elif message["op"] == "spawn":
             _end_all(children, sandboxed)
             ours, theirs = socket.socketpair()
             pid = os.fork()
@@ -154,10 +156,10 @@ def _serve(channel: socket.socket, path: Path, spawn: dict) -> None:
     while (message := inbox.get()) is not None:
         if message["op"] == "tidy":
             loop.run_until_complete(executor.tidy_up())
-            send({"op": "tidied"})
+            send({"op": "tidied", "token": message.get("token")})
         elif message["op"] == "call":
             api.base = message.get("served") or api.base
-            send({"op": "done", "facts": _call(executor, loop, message, sessions, path)})
+            send({"op": "done", "token": message.get("token"), "facts": _call(executor, loop, message, sessions, path)})
 
 
 def _call(executor: Any, loop: asyncio.AbstractEventLoop, message: dict, sessions: dict, path: Path) -> dict:

@@ -43,6 +43,7 @@ class Settings:
     default: Behaviour = field(default_factory=Behaviour)
     paths: dict[str, Behaviour] = field(default_factory=dict)
     seed: int = 0
+    gate: Any = None  # a check's gate (checks/engine/gates.py): answers wait until the expected requests are in
 
     def for_path(self, path: str) -> Behaviour:
         if path in self.paths:
@@ -100,6 +101,8 @@ class FakeAPI:
         span = self.probe.begin(client_of(request.headers.get("User-Agent", "")), request.path)
         behaviour = self.settings.for_path(request.path)
         try:
+            if self.settings.gate is not None:
+                await self.settings.gate.admit(span.client)
             await asyncio.sleep(behaviour.delay + self._random.uniform(0, behaviour.jitter))
             if behaviour.drop:
                 span.outcome = "dropped"

@@ -186,6 +186,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         graded_item(node)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """In official grading, start the sandbox and import the graded file once before any check's
+    clock starts: neither is the student's time, and a file that does not import is found here."""
+    pool = official(session.config)
+    if pool is None or not any(graded_item(node) for node in session.items):
+        return
+    limit = float(session.config.getini("timeout") or 15)
+    try:
+        pool.ensure_started()
+    except RuntimeError as error:
+        session.config.stash[grade_key].grader_errors.append(str(error))
+        return
+    try:
+        remote_project(session.config, time.monotonic() + limit)
+    except Verdict:
+        pass  # recorded as the load error; every check reports it
+
+
 class _CollectionWatch:
     """Registered per run: a check module that cannot be collected is the grader's fault, not the
     student's, and without this the run would end with no scorecard and nothing in the reports."""

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from checks.data import post
+from checks.engine.gates import Together
 from checks.engine.harness import Harness, Run, short
 from checks.engine.probe import Probe
 from checks.engine.stubs import descending
@@ -38,9 +39,9 @@ def expect_sync_batch(harness: Harness, ids: list[int], delay: float) -> None:
 
 
 async def expect_async_batch(harness: Harness, ids: list[int]) -> None:
-    # Long enough that all start before the first answer, short enough that a one-at-a-time
-    # version of 50 still finishes well inside the call limit and is told what was measured.
-    harness.api.delays = descending(ids, slowest=0.07, fastest=0.04)
+    # No answer leaves before every request is in flight; then the first asked for answers last.
+    harness.api.gate = Together(len(ids))
+    harness.api.delays = descending(ids, slowest=0.02, fastest=0.005)
     run = await harness.call("fetch_async", ids)
     harness.expect_no_blocking(run)
     harness.expect_all_at_once(run, len(ids))
@@ -133,7 +134,8 @@ def expect_main_output(harness: Harness, output: str, run: Run, count: int, show
 
 @pytest.mark.item("base")
 def test_main_prints_a_sync_run_then_an_async_run(harness: Harness) -> None:
-    harness.api.sync_delay, harness.api.default_delay = 0.002, 0.04
+    harness.api.sync_delay, harness.api.default_delay = 0.002, 0.005
+    harness.api.gate = Together(10)
     run = harness.call_sync("main")
     expect_main_output(harness, run.output or "", run, 10)
 
@@ -143,7 +145,8 @@ def test_main_prints_a_sync_run_then_an_async_run(harness: Harness) -> None:
 
 @pytest.mark.item("alter-1")
 def test_main_fetches_the_count_it_is_given(harness: Harness) -> None:
-    harness.api.sync_delay, harness.api.default_delay = 0.001, 0.05
+    harness.api.sync_delay, harness.api.default_delay = 0.001, 0.005
+    harness.api.gate = Together(50)
     run = harness.call_sync("main", 50)
     expect_main_output(harness, run.output or "", run, 50)
 
@@ -152,7 +155,8 @@ def test_main_fetches_the_count_it_is_given(harness: Harness) -> None:
 def test_command_line_count_reaches_main(harness: Harness) -> None:
     """`python project.py 50` runs the file afresh, so its own BASE_URL is served for this check."""
     harness.api.base = harness.original_base_url
-    harness.api.sync_delay, harness.api.default_delay = 0.001, 0.05
+    harness.api.sync_delay, harness.api.default_delay = 0.001, 0.005
+    harness.api.gate = Together(50)
     run = harness.run_as_script("50")
     expect_main_output(harness, run.output or "", run, 50, shown=f"python {harness.path.name} 50")
 

@@ -6,6 +6,7 @@ import aiohttp
 import pytest
 import requests
 
+from checks.engine.gates import Together
 from checks.engine.harness import Harness, short
 from checks.engine.stubs import descending
 
@@ -20,9 +21,10 @@ MANUAL_LEFT_OPEN = (
 
 @pytest.mark.item("break-1")
 async def test_manual_session_works_and_is_closed_after_success(harness: Harness) -> None:
-    harness.api.delays = descending(TEN, slowest=0.08, fastest=0.04)
+    harness.api.delays = descending(TEN, slowest=0.02, fastest=0.005)
     # Twice, as a program would call it: a session kept from the first call is closed by the second.
     for ids in (TEN[:4], TEN):
+        harness.api.gate = Together(len(ids))
         run = await harness.call("fetch_async_manual_session", ids)
         harness.expect_no_blocking(run)
         harness.expect_all_at_once(run, len(ids))

@@ -12,10 +12,12 @@ import time
 
 import pytest
 
+from checks.engine.gates import Together
 from checks.fakeapi import Behaviour
 from checks.engine.harness import Harness, short, timing
 from checks.test_base import expect_main_output
 from checks.test_break import KEEP_TIMEOUTS, TIMEOUTS_KEPT
+from checks.test_fix import DEADLINE, DEADLINE_MARGIN, SLOW
 
 pytestmark = pytest.mark.network
 
@@ -33,7 +35,8 @@ async def wait_for_closed_connections(harness: Harness) -> int:
 
 @pytest.mark.item("base")
 def test_main_over_real_sockets(live: Harness) -> None:
-    live.api.settings.default = Behaviour(delay=0.01)
+    live.api.settings.default = Behaviour(delay=0.005)
+    live.api.settings.gate = Together(10)
     run = live.call_sync("main")
     expect_main_output(live, run.output or "", run, 10)
 
@@ -88,20 +91,20 @@ async def test_tiny_timeout_over_real_sockets(live: Harness) -> None:
 @pytest.mark.item("fix-2")
 async def test_deadline_over_real_sockets(live: Harness) -> None:
     live.api.settings.default = Behaviour(delay=0.02)
-    live.api.settings.paths = {"/posts/2": Behaviour(delay=1.0), "/posts/5": Behaviour(delay=1.0)}
+    live.api.settings.paths = {"/posts/2": Behaviour(delay=SLOW), "/posts/5": Behaviour(delay=SLOW)}
     run = live.succeeded(
-        await live.attempt("fetch_async_with_timeout", SIX, timeout=0.1),
-        f"a list with TimeoutError in the slots of posts 2 and 5 (1 s each) and the other posts in theirs. {KEEP_TIMEOUTS}",
+        await live.attempt("fetch_async_with_timeout", SIX, timeout=DEADLINE),
+        f"a list with TimeoutError in the slots of posts 2 and 5 ({SLOW:g} s each) and the other posts in theirs. {KEEP_TIMEOUTS}",
     )
-    value = live.expect_slots(run, len(SIX), "fetch_async_with_timeout(6 ids, timeout=0.1) over real sockets")
+    value = live.expect_slots(run, len(SIX), f"fetch_async_with_timeout(6 ids, timeout={DEADLINE}) over real sockets")
     late = [i for i, slot in zip(SIX, value) if isinstance(slot, TimeoutError)]
     live.expect(
         late == [2, 5],
-        f"fetch_async_with_timeout(timeout=0.1) over real sockets: the slots holding TimeoutError are for posts "
+        f"fetch_async_with_timeout(timeout={DEADLINE}) over real sockets: the slots holding TimeoutError are for posts "
         f"{late or 'none'}; expected 2 and 5, the only ones slower than the deadline.",
     )
     live.expect(
-        run.seconds <= 0.45,
-        f"fetch_async_with_timeout(timeout=0.1) took {run.seconds:.2f} s over real sockets; expected about 0.1 s. "
-        f"{timing(run)}.",
+        run.seconds <= DEADLINE + DEADLINE_MARGIN,
+        f"fetch_async_with_timeout(timeout={DEADLINE}) took {run.seconds:.2f} s over real sockets; expected about "
+        f"{DEADLINE} s. {timing(run)}.",
     )

@@ -35,9 +35,18 @@ class Graded:
         return {i["id"] for i in self.report["items"] if i["status"] == "failed"}
 
 
+@pytest.fixture(scope="session")
+def bytecode_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One bytecode cache for every official grading of the session (pytester gives each its own HOME)."""
+    folder = tmp_path_factory.mktemp("pycache")
+    folder.chmod(0o755)
+    return folder
+
+
 @pytest.fixture
-def grade(pytester: pytest.Pytester):
+def grade(pytester: pytest.Pytester, bytecode_cache: Path, monkeypatch: pytest.MonkeyPatch):
     """Grade a file exactly as `pytest --project FILE --grade-json OUT` from the root would."""
+    monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(bytecode_cache))
 
     def run(project: Path, *extra: str) -> Graded:
         out = pytester.path / "grade.json"

@@ -1,4 +1,8 @@
-"""Golden verdicts: every correct solution passes, the starter and every known-bad file fail exactly their items."""
+"""Golden verdicts: every correct solution passes, the starter and every known-bad file fail exactly their items.
+
+Each file is graded twice: in-process (self-grading) and with --official (the worker in its sandbox).
+The two modes must agree with the golden verdicts, and so with each other.
+"""
 
 from __future__ import annotations
 
@@ -15,20 +19,25 @@ pytestmark = pytest.mark.timeout(300)
 SOLUTIONS = [ROOT / "solutions" / "project.py", *sorted((ROOT / "solutions" / "alternatives").glob("*.py"))]
 SCENARIOS = sorted(p for p in (ROOT / "tests" / "scenarios").iterdir() if (p / "expected.json").is_file())
 
+MODES = {"in-process": (), "official": ("--official",)}
+
 # Which checks each known-bad grading failed, and every check there is; filled as the tests below run.
 FAILED_CHECKS: dict[str, set[str]] = {}
 ALL_CHECKS: set[str] = set()
 
 
-def _remember(name: str, graded) -> None:
+def _remember(name: str, graded, mode: str = "in-process") -> None:
+    if mode != "in-process":
+        return
     checks = [c for item in graded.report["items"] for c in item["checks"]]
     ALL_CHECKS.update(c["name"] for c in checks)
     FAILED_CHECKS[name] = {c["name"] for c in checks if c["outcome"] == "failed"}  # not "error": a file that does not import proves nothing
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem if p.parent.name == "alternatives" else "reference")
-def test_correct_solution_passes_every_item(grade, solution: Path) -> None:
-    graded = grade(solution)
+def test_correct_solution_passes_every_item(grade, solution: Path, mode: str) -> None:
+    graded = grade(solution, *MODES[mode])
     failing = {i: graded.messages(i) for i in graded.failed()}
     assert not graded.report.get("grader_errors"), graded.report["grader_errors"]
     assert not failing, f"{solution.name} should pass everything; failing: {failing}"
@@ -36,9 +45,10 @@ def test_correct_solution_passes_every_item(grade, solution: Path) -> None:
     assert graded.exit_code == 0
 
 
-def test_starter_passes_base_and_fails_every_other_item_with_its_todo(grade) -> None:
-    graded = grade(ROOT / "starter" / "project.py")
-    _remember("starter", graded)
+@pytest.mark.parametrize("mode", MODES)
+def test_starter_passes_base_and_fails_every_other_item_with_its_todo(grade, mode: str) -> None:
+    graded = grade(ROOT / "starter" / "project.py", *MODES[mode])
+    _remember("starter", graded, mode)
     assert graded.status("base") == "passed"
     assert graded.failed() == set(GRADED_IDS) - {"base"}
     for item_id in ("alter-2", "alter-3", "break-1", "break-3", "fix-1", "fix-2", "fix-3"):
@@ -51,11 +61,12 @@ def test_starter_passes_base_and_fails_every_other_item_with_its_todo(grade) -> 
     assert explain["checks"][0]["outcome"] == "skipped" and "0 of 4 answers written" in explain["checks"][0]["message"]
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
-def test_known_bad_file_fails_exactly_its_items(grade, scenario: Path) -> None:
+def test_known_bad_file_fails_exactly_its_items(grade, scenario: Path, mode: str) -> None:
     expected = json.loads((scenario / "expected.json").read_text())
-    graded = grade(scenario / "project.py", *expected.get("args", []))
-    _remember(scenario.name, graded)
+    graded = grade(scenario / "project.py", *MODES[mode], *expected.get("args", []))
+    _remember(scenario.name, graded, mode)
     assert not graded.report.get("grader_errors"), graded.report["grader_errors"]
     assert graded.failed() == set(expected["failed"]), (
         f"{expected['description']}\nexpected to fail {sorted(expected['failed'])}, failed {sorted(graded.failed())}\n"

@@ -53,6 +53,7 @@ class FakeAPI:
     sync_delay: float | None = None  # for requests calls, when it should differ from aiohttp's
     delays: dict[str, float] = field(default_factory=dict)
     faults: dict[str, int | str] = field(default_factory=dict)
+    gate: Any = None  # holds answers until the requests a check expects are all in flight (gates.py)
 
     # --- what to answer ------------------------------------------------------------------
 
@@ -95,19 +96,24 @@ class FakeAPI:
         return CallbackResult(status=status, payload=body, reason=reason, response_class=StubResponse)
 
     async def respond(self, client: str, url: str, deadline: float | None = None) -> tuple[int | str, Any]:
-        """Answer one request after its delay, recorded as a span: (status or DROPPED, JSON body).
+        """Answer one request, recorded as a span: (status or DROPPED, JSON body).
 
-        A `deadline` shorter than the delay ends it with asyncio.TimeoutError, as aiohttp's own
-        ClientTimeout would. The official grader calls this for requests relayed from a worker.
+        The answer waits for the check's gate, if it set one (see checks/engine/gates.py), then for
+        the path's delay. A `deadline` that runs out first ends it with asyncio.TimeoutError, as
+        aiohttp's own ClientTimeout would. The official grader calls this for relayed requests.
         """
         delay, status, body = self.answer(url, client)
         span = self.probe.begin(client, self.path_of(url))
         try:
-            if deadline is not None and deadline < delay:
-                await asyncio.sleep(deadline)
-                span.outcome = "timeout"
-                raise asyncio.TimeoutError()
-            await asyncio.sleep(delay)
+            async with asyncio.timeout(deadline) as limit:
+                if self.gate is not None:
+                    await self.gate.admit(client)
+                await asyncio.sleep(delay)
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            span.outcome = "timeout"
+            raise asyncio.TimeoutError() from None
         except asyncio.CancelledError:
             span.outcome = "cancelled"
             raise

@@ -15,7 +15,7 @@ from checks.engine.official import Remote
 from checks.engine.probe import Probe
 from checks.engine.stubs import FakeAPI
 from checks.fakeapi import BackgroundServer
-from checks.plugin import check_deadline, graded_module, guard_key, hung_key, official, project_path_key, remote_project
+from checks.plugin import check_deadline, fresh_module, guard_key, hung_key, official, project_path_key, remote_project
 
 DEFAULT_BASE_URL = "https://jsonplaceholder.typicode.com"
 
@@ -41,7 +41,7 @@ def live(request: pytest.FixtureRequest, pytestconfig: pytest.Config, monkeypatc
             finally:
                 pool.grader.run(remote.close())
         return
-    project = graded_module(pytestconfig)
+    project = fresh_module(pytestconfig)
     guard = pytestconfig.stash[guard_key]
     original_base_url = getattr(project, "BASE_URL", DEFAULT_BASE_URL)
     with BackgroundServer() as api:
@@ -68,7 +68,7 @@ def harness(request: pytest.FixtureRequest, pytestconfig: pytest.Config, monkeyp
         finally:
             pool.grader.run(remote.close())
         return
-    project: ModuleType = graded_module(pytestconfig)
+    project: ModuleType = fresh_module(pytestconfig)
     original_base_url = getattr(project, "BASE_URL", DEFAULT_BASE_URL)
     grader = Harness(Executor(project, path, api.probe), path, api, str(original_base_url), hung)
     monkeypatch.setattr(project, "BASE_URL", api.base, raising=False)

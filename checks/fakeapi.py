@@ -248,11 +248,19 @@ async def _serve_forever(settings: Settings, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
+    if min(args.latency, args.jitter, args.slow_body) < 0:
+        cli.error("--latency, --jitter and --slow-body take seconds from 0")
+    if not 0 <= args.port <= 65535:
+        cli.error(f"--port takes a number from 0 to 65535 (0 for a free one), got {args.port}")
     try:
         asyncio.run(_serve_forever(settings_from(args), args.port))
     except KeyboardInterrupt:
         pass
+    except OSError as error:
+        cli.exit(1, f"Could not listen on {LOOPBACK}:{args.port}: {error.strerror or error}. "
+                    "Is another server using it? Try another --port, or --port 0 for a free one.\n")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import time
 from pathlib import Path
 from types import ModuleType
@@ -27,6 +28,10 @@ CHECKS_DIR = Path(__file__).parent
 
 IMPORT_TIMED_OUT = "importing it did not finish within {seconds:g} s ({where}). Is there a loop or a blocking call at module level?"
 OVER_BUDGET = "Not run: grading had already taken {seconds:.0f} s, more than the {budget:g} s allowed for a whole run."
+ORDER_HELP = (
+    "run the checks in another order, to show that no verdict depends on it: 'file' (default), "
+    "'reverse', or 'shuffle:SEED'"
+)
 OFFICIAL_HELP = (
     "grade as for a grade that counts: the graded file runs only in a worker process (sandboxed where the "
     "machine allows), never in the process that decides the grade"
@@ -53,6 +58,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--grade-json", metavar="PATH", default=None, help=GRADE_JSON_HELP)
     group.addoption("--gradescope", metavar="PATH", default=None, help=GRADESCOPE_HELP)
     group.addoption("--official", action="store_true", default=False, help=OFFICIAL_HELP)
+    group.addoption("--check-order", metavar="ORDER", default="file", help=ORDER_HELP)
     group.addoption("--require-sandbox", action="store_true", default=False, help=REQUIRE_SANDBOX_HELP)
     group.addoption("--grade-budget", metavar="SECONDS", type=float, default=None, help=BUDGET_HELP)
     parser.addini("project", PROJECT_HELP, default=DEFAULT_PROJECT)
@@ -61,13 +67,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "item(id): the catalogue item this check grades, e.g. item('alter-2')")
+    _aim_at_the_checks(config)
     config.stash[project_path_key] = _project_path(config)
     config.stash[grade_key] = Grade.empty(_shown(config.stash[project_path_key]))
     config.stash[checks_key] = {}
     config.stash[hung_key] = set()
     config.stash[started_key] = time.monotonic()
     config.pluginmanager.register(_CollectionWatch(config.stash[grade_key]), "grader-collection-watch")
-    guard = config.stash[guard_key] = Guard()
+    guard = config.stash[guard_key] = Guard(config.stash[project_path_key])
     guard.install()
     if config.getoption("gradescope"):
         config.option.official = True  # a platform's grade counts: never computed beside the student's code
@@ -82,6 +89,25 @@ def pytest_configure(config: pytest.Config) -> None:
         # The scorecard carries every verdict; tracebacks stay one --tb=short away for maintainers.
         config.option.tbstyle = "no"
         config.option.reportchars = "N"
+
+
+def _aim_at_the_checks(config: pytest.Config) -> None:
+    """`pytest` run where a student works (starter/), or `pytest starter/project.py`, means "grade this".
+
+    Without this pytest collects nothing there and ends with exit code 5 and no scorecard. Only
+    paths outside checks/ and tests/ that hold no test module are taken this way; a .py file given
+    by name becomes the graded file unless --project says otherwise.
+    """
+    given = [Path(config.invocation_params.dir, a.split("::")[0]).resolve() for a in config.args]
+    ours = (CHECKS_DIR, CHECKS_DIR.parent / "tests")
+    if not given or any(p == d or d in p.parents for p in given for d in ours):
+        return
+    if any(p.is_dir() and any(p.rglob("test_*.py")) or p.name.startswith("test_") for p in given):
+        return
+    files = [p for p in given if p.suffix == ".py" and p.is_file()]
+    if len(files) == 1 and not config.getoption("project"):
+        config.option.project = str(files[0])
+    config.args[:] = [str(CHECKS_DIR)]
 
 
 def _grading_only(config: pytest.Config) -> bool:
@@ -148,6 +174,16 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def fresh_module(config: pytest.Config) -> ModuleType:
+    """The graded file imported afresh for one check, so that nothing a function changed in the
+    module during one check (a list grown in place, a session kept) is there in the next."""
+    graded_module(config)  # a file that does not import is reported once, as such
+    loaded = loader.load(config.stash[project_path_key])
+    if isinstance(loaded, loader.LoadFailure):
+        raise Verdict(NOT_IMPORTED.format(path=_shown(loaded.path), why=loaded.message))
+    return loaded
+
+
 def graded_module(config: pytest.Config) -> ModuleType:
     """The student's module, imported once per run; a file that does not import is a Verdict for every check."""
     if project_key not in config.stash:
@@ -157,7 +193,7 @@ def graded_module(config: pytest.Config) -> ModuleType:
             loaded = loader.LoadFailure(path, loaded.message.replace(str(path), _shown(path)))
         if isinstance(loaded, loader.LoadFailure) and "pytest-timeout" in loaded.message:
             where = loaded.message.split(": ")[0].split(", ", 1)[-1]
-            loaded = loader.LoadFailure(loaded.path, IMPORT_TIMED_OUT.format(seconds=float(config.getini("timeout")), where=where))
+            loaded = loader.LoadFailure(loaded.path, IMPORT_TIMED_OUT.format(seconds=_run_timeout(config), where=where))
         config.stash[project_key] = loaded
         if isinstance(loaded, loader.LoadFailure):
             config.stash[grade_key].load_error = loaded.message
@@ -181,9 +217,19 @@ def graded_item(node: pytest.Item) -> str | None:
     return ids[0]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for node in items:
-        graded_item(node)
+        item_id = graded_item(node)
+        if item_id is not None:
+            node.extra_keyword_matches.add(item_id)  # so `pytest -k alter-2`, the id the scorecard shows, selects it
+    order = config.getoption("check_order")
+    if order == "reverse":
+        items.reverse()
+    elif order.startswith("shuffle:") and order[8:].isdigit():
+        random.Random(int(order[8:])).shuffle(items)
+    elif order != "file":
+        raise pytest.UsageError(f"--check-order takes 'file', 'reverse' or 'shuffle:SEED' (a whole number), got {order!r}")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -192,7 +238,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     pool = official(session.config)
     if pool is None or not any(graded_item(node) for node in session.items):
         return
-    limit = float(session.config.getini("timeout") or 15)
+    limit = _run_timeout(session.config) or 15.0
     try:
         pool.ensure_started()
     except RuntimeError as error:
@@ -302,12 +348,17 @@ def check_deadline(item: pytest.Item) -> tuple[float, float]:
     return time.monotonic() + (timeout - 0.5 if timeout > 1 else 3600.0), timeout
 
 
+def _run_timeout(config: pytest.Config) -> float:
+    """The per-check time limit of this run: pytest-timeout's --timeout, else the ini value."""
+    given = getattr(config.option, "timeout", None)
+    return float(given if given is not None else config.getini("timeout") or 0)
+
+
 def _timeout_of(item: pytest.Item) -> float:
     marker = item.get_closest_marker("timeout")
     if marker and marker.args:
         return float(marker.args[0])
-    given = getattr(item.config.option, "timeout", None)  # pytest-timeout's --timeout
-    return float(given if given is not None else item.config.getini("timeout") or 0)
+    return _run_timeout(item.config)
 
 
 def _record(check: CheckResult, report: pytest.TestReport) -> None:

@@ -42,8 +42,9 @@ def _show(title: str, spans: list[Span], probe: Probe, rows: int) -> None:
         return
     window = (min(s.start for s in spans), max(s.end if s.end is not None else probe.now() for s in spans))
     groups = [[s for s in spans if s.client == client] for client in dict.fromkeys(s.client for s in spans)]
+    pad = max(len(_label(s)) for s in spans)  # one column for every picture, so their time axes line up
     for group in groups:
-        print(probe.timeline(group, width=56, rows=max(6, rows // len(groups)), label=_label, window=window))
+        print(probe.timeline(group, width=56, rows=max(6, rows // len(groups)), label=_label, window=window, pad=pad))
 
 
 def run_main(project: Path, count: int, api: FakeAPI) -> tuple[int, list[Span]]:
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.count < 1 or args.latency < 0 or (args.limit is not None and args.limit < 1):
         cli.error("--count and --limit take whole numbers from 1, --latency seconds from 0")
     if not args.project.is_file():
-        cli.error(f"{args.project}: no such file")
+        cli.error(f"{args.project}: {'is a folder, not a file' if args.project.is_dir() else 'no such file'}")
 
     with BackgroundServer(Settings(default=Behaviour(delay=args.latency))) as api:
         print(f"Stand-in API at {api.base_url}, answering each request after {args.latency:g} s.\n", flush=True)

@@ -8,7 +8,7 @@ import pytest
 
 from checks.data import post
 from checks.engine.gates import Together
-from checks.engine.harness import Harness, Run, short
+from checks.engine.harness import Harness, Run, _ids, short
 from checks.engine.probe import Probe
 from checks.engine.stubs import descending
 
@@ -112,6 +112,12 @@ def expect_main_output(harness: Harness, output: str, run: Run, count: int, show
     ):
         named = {int(n) for n in FETCHED.findall(section)}
         missing = sorted(set(range(1, count + 1)) - named)
+        beyond = sorted(n for n in named if n > count)
+        harness.expect(
+            not beyond,
+            f"{shown}: the {label} run printed posts beyond {count} too ({_ids(beyond)}). Does main() "
+            "fetch the ids it is asked for each time, or a list kept from an earlier call?",
+        )
         harness.expect(
             not missing and int(total.group(1)) == count,
             f"{shown}: the {label} run printed {len(named & set(range(1, count + 1)))} of the {count} posts "
@@ -149,6 +155,10 @@ def test_main_fetches_the_count_it_is_given(harness: Harness) -> None:
     harness.api.gate = Together(50)
     run = harness.call_sync("main", 50)
     expect_main_output(harness, run.output or "", run, 50)
+    # Then 10 again in the same process: what main(50) did must not stay behind in the module.
+    harness.api.gate = Together(10)
+    run = harness.call_sync("main", 10)
+    expect_main_output(harness, run.output or "", run, 10, shown="main(10) after main(50)")
 
 
 @pytest.mark.item("alter-1")

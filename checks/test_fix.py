@@ -144,7 +144,7 @@ async def test_one_request_with_a_deadline(harness: Harness) -> None:
         isinstance(slow.error, TimeoutError),
         f"fetch_one_with_timeout(session, 2, {DEADLINE}) on a post that takes {SLOW:g} s "
         + (f"raised {type(slow.error).__name__}" if slow.error else f"returned {short(slow.value)}")
-        + "; expected TimeoutError.",
+        + "; expected it to raise TimeoutError.",
     )
     expect_each_post_once(harness, slow)
     harness.expect(

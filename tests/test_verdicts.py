@@ -92,3 +92,22 @@ def test_a_run_over_its_budget_reports_the_checks_left_as_not_run(grade) -> None
     assert any(m.startswith("Not run: grading had already taken") for m in messages)
     assert graded.failed() and graded.report["score"] < 100
     assert "Scorecard" in graded.output  # the reports are still written
+
+
+ORDER_SENSITIVE = ["main_grows_post_ids", "manual_session_kept_between_calls", "hostile_sys_exit_in_function"]
+
+
+@pytest.mark.parametrize("order", ["reverse", "shuffle:7", "shuffle:2026"])
+@pytest.mark.parametrize("name", ["reference", "starter", *ORDER_SENSITIVE])
+def test_verdicts_do_not_depend_on_the_order_of_the_checks(grade, name: str, order: str) -> None:
+    """In-process, each check imports the graded file afresh: what one check's calls left in the module
+    (a list grown in place, a session kept) cannot change another's verdict, in any order."""
+    project = {"reference": ROOT / "solutions" / "project.py", "starter": ROOT / "starter" / "project.py"}.get(
+        name, ROOT / "tests" / "scenarios" / name / "project.py"
+    )
+    args = json.loads((project.parent / "expected.json").read_text()).get("args", []) if name in ORDER_SENSITIVE else []
+    graded = grade(project, f"--check-order={order}", *args)
+    in_file_order = grade(project, *args)
+    assert {i["id"]: i["status"] for i in graded.report["items"]} == {
+        i["id"]: i["status"] for i in in_file_order.report["items"]
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import sys
 import time
 from typing import Any
 
@@ -40,23 +41,38 @@ def _is_local(host: Any) -> bool:
         return False
 
 
+current: Guard | None = None
+"""The guard installed in this process, if any."""
+
+
 class Guard:
     """Installed once per grading run; `probe` is the measure of the check running now, if any."""
 
-    def __init__(self) -> None:
+    def __init__(self, project: Any = None) -> None:
         self.probe: Probe | None = None
+        self.project = str(project) if project is not None else None  # the graded file, to name its line
         self._replaced: list[tuple[Any, str, Any]] = []
+
+    def where(self) -> str:
+        """' (line 42)': the graded file's line that made the call being noted, if it is on the stack."""
+        frame = sys._getframe(2)
+        while frame is not None and self.project is not None:
+            if frame.f_code.co_filename == self.project:
+                return f" (line {frame.f_lineno})"
+            frame = frame.f_back
+        return ""
 
     def _note(self, kind: str, what: str) -> None:
         if self.probe is not None:
             getattr(self.probe, kind).append(what)
 
     def install(self) -> None:
-        guard = self
+        global current
+        guard = current = self
 
         def sleep(seconds: float) -> None:
             if in_event_loop():
-                guard._note("blocking", f"time.sleep({seconds!r})")
+                guard._note("blocking", f"time.sleep({seconds!r}){guard.where()}")
             real_sleep(seconds)
 
         def connect(sock: socket.socket, address: Any) -> Any:

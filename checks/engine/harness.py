@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,6 +170,9 @@ class Harness:
             lines.append(BLOCKING.format(calls=_some(self.probe.blocking)))
         if self.probe.unexpected:
             lines.append(UNEXPECTED.format(urls=_some(self.probe.unexpected), base=self.api.base))
+        below_one = [s.path for s in self.probe.spans if re.fullmatch(r"/\w+/(0|-\d+)", s.path)]
+        if below_one:
+            lines.append(NO_SUCH_ID.format(paths=_some(below_one)))
         return "\n".join(lines)
 
     def fail(self, message: str, run: Run | None = None, *, picture: bool = False) -> Verdict:
@@ -251,6 +255,10 @@ LEFT_OPEN = (
 BLOCKING = (
     "Blocking call inside async code: {calls}. While it runs the event loop is frozen and no "
     "other request can progress. Is there an awaitable version (aiohttp, asyncio.sleep)?"
+)
+NO_SUCH_ID = (
+    "The stand-in answered 404 (not found) for {paths}: ids start at 1, as on the real API. "
+    "Does a range() start at 0?"
 )
 UNEXPECTED = (
     "Requests to URLs the grader does not serve: {urls}. Build every URL from BASE_URL when the "

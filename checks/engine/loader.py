@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import re
 import sys
 import traceback
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ def load(path: Path) -> ModuleType | LoadFailure:
     """Import `path` under a fresh module name, so grading two files in one process never mixes them."""
     if not path.is_file():
         return LoadFailure(path, no_such_file(path))
+    wrong_encoding = _not_utf8(path)
+    if wrong_encoding:
+        return LoadFailure(path, wrong_encoding)
     name = f"graded_project_{next(_serial)}"
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
@@ -51,6 +55,30 @@ def load(path: Path) -> ModuleType | LoadFailure:
         if folder in sys.path:
             sys.path.remove(folder)
     return module
+
+
+NOT_UTF8 = "{path}, line {line}: this file is not saved as UTF-8 ({why}). Save it as UTF-8 and grade it again."
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+
+
+def _not_utf8(path: Path) -> str | None:
+    """Why Python would read this file wrongly, said plainly, or None.
+
+    Python reports a UTF-16 file as "source code cannot contain null bytes" with no line, and a
+    Latin-1 one at a line that may not be the one with the stray byte. A file that declares its
+    own encoding (PEP 263) is left to Python.
+    """
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:4096]:
+        return NOT_UTF8.format(path=path, line=1, why="it looks like UTF-16")
+    if any(_CODING.match(line) for line in data.splitlines()[:2]):
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        return NOT_UTF8.format(path=path, line=line, why=f"byte 0x{data[error.start]:02x} is not UTF-8; Latin-1 or Windows-1252?")
+    return None
 
 
 def no_such_file(path: Path) -> str:

@@ -111,6 +111,7 @@ class Probe:
         rows: int = 12,
         label: Callable[[Span], str] | None = None,
         window: tuple[float, float] | None = None,
+        pad: int = 0,
     ) -> str:
         """A compact ASCII picture of the requests: one row each, time across, long runs summarised.
 
@@ -125,7 +126,7 @@ class Probe:
         )
         scale = width / max(t_end - t_start, 1e-6)
         names = [name(s) for s in spans]
-        pad = max(len(n) for n in names)
+        pad = max(pad, *(len(n) for n in names))  # a shared pad lines several pictures up
         picked: list[int | None] = list(range(len(spans)))
         if len(spans) > rows:  # the first rows and the last two, with a count of what lies between
             picked = [*range(rows - 3), None, len(spans) - 2, len(spans) - 1]

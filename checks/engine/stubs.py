@@ -126,7 +126,7 @@ class FakeAPI:
     def _requests_reply(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         url = request.url or ""
         if guard.in_event_loop():
-            self.probe.blocking.append(f"requests.{(request.method or 'get').lower()}({url})")
+            self.probe.blocking.append(f"requests.{(request.method or 'get').lower()}({url}){_caller_line()}")
         if not self.served(url):
             raise requests.ConnectionError(self.refuse(url))
         status, body = self.respond_blocking(url)
@@ -155,6 +155,13 @@ class FakeAPI:
         stubbed = stack.enter_context(responses.RequestsMock(assert_all_requests_are_fired=False))
         stubbed.add_callback(responses.GET, re.compile(r".*"), callback=self._requests_reply)
         return stack
+
+
+def _caller_line() -> str:
+    """' (line 42)' in the graded file, for a blocking call made from it (the guard knows which file)."""
+    from checks.engine.guard import current
+
+    return current.where() if current is not None else ""
 
 
 def descending(ids: list[int], slowest: float, fastest: float, route: str = "posts") -> dict[str, float]:

@@ -132,7 +132,7 @@ def _serve(channel: socket.socket, path: Path, spawn: dict) -> None:
             wire.send(channel, message)
 
     probe = Probe()
-    guard = Guard()
+    guard = Guard(path)
     guard.install()
     guard.probe = probe
     loaded = loader.load(path)

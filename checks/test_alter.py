@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from checks.data import post, user
+from checks.data import post, shuffled, user
 from checks.engine.gates import Paced, Together
 from checks.engine.harness import Harness, timing
 from checks.engine.probe import Probe
 from checks.engine.stubs import descending
 
-TWELVE = list(range(1, 13))
+TWELVE = shuffled(12, seed=3)
 
 OVER_THE_CAP = "fetch_async_limited({args}): peak in flight {peak}, expected {expected}. {why}"
 SHARED_CAP = "Is the semaphore shared by every request, and sized by max_concurrent?"
@@ -93,7 +93,7 @@ async def test_limited_starts_the_next_request_as_one_finishes(harness: Harness)
 
 @pytest.mark.item("alter-3")
 async def test_two_endpoints_are_fetched_in_one_batch(harness: Harness) -> None:
-    post_ids, user_ids = [1, 2, 3, 4, 5, 6], [3, 1, 4]
+    post_ids, user_ids = [5, 2, 6, 1, 4, 3], [3, 1, 4]
     harness.api.gate = Together(len(post_ids) + len(user_ids))
     harness.api.delays = {
         **descending(post_ids, slowest=0.02, fastest=0.005),

@@ -6,11 +6,12 @@ import aiohttp
 import pytest
 import requests
 
+from checks.data import shuffled
 from checks.engine.gates import Together
 from checks.engine.harness import Harness, short
 from checks.engine.stubs import descending
 
-TEN = list(range(1, 11))
+TEN = shuffled(10, seed=4)
 MISSING = 9999  # the stand-in has 100 posts; like the real API it answers 404 with {} beyond them
 
 MANUAL_LEFT_OPEN = (

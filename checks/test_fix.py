@@ -6,12 +6,12 @@ from collections import Counter
 
 import pytest
 
-from checks.data import post
+from checks.data import post, shuffled
 from checks.engine.gates import Together
 from checks.engine.harness import Harness, Run, short, timing
 from checks.engine.stubs import DROPPED, descending
 
-EIGHT = list(range(1, 9))
+EIGHT = shuffled(8, seed=5)
 
 NOT_ISOLATED = (
     "{name}(): the slot for post {post_id} ({failure}) holds {got}; expected the exception itself, "
@@ -57,7 +57,7 @@ async def test_safe_batch_keeps_a_lost_connection_in_its_slot(harness: Harness) 
 @pytest.mark.item("fix-1")
 async def test_safe_batch_keeps_error_statuses_in_their_slots(harness: Harness) -> None:
     harness.api.faults["/posts/6"] = 500
-    ids = [1, 2, 9999, 4, 5, 6, 7, 8]
+    ids = [7, 2, 9999, 4, 1, 6, 8, 5]
     await expect_failures_in_their_slots(
         harness,
         ids,
@@ -87,15 +87,17 @@ def expect_each_post_once(harness: Harness, run: Run) -> None:
 
 @pytest.mark.item("fix-2")
 async def test_slow_requests_time_out_while_the_rest_arrive(harness: Harness) -> None:
-    slow_ids = {2, 5}
-    # Quiet for less than the deadline: a version that sends one request at a time still gets its
-    # quick posts in time, and is told about its peak in flight, not about a timeout.
+    # Posts 2 and 5 are slow to answer; post 7 answers at once but its body takes as long: a deadline
+    # must cover reading the body too. Quiet for less than the deadline: a version that sends one
+    # request at a time still gets its quick posts in time, and is told about its peak in flight.
+    slow_ids = {2, 5, 7}
     harness.api.gate = Together(len(EIGHT), quiet=0.1)
-    harness.api.delays = {f"/posts/{i}": SLOW if i in slow_ids else 0.002 * i for i in EIGHT}
+    harness.api.delays = {f"/posts/{i}": SLOW if i in (2, 5) else 0.002 * i for i in EIGHT}
+    harness.api.body_delays = {"/posts/7": SLOW}
     run = await harness.attempt("fetch_async_with_timeout", EIGHT, timeout=DEADLINE)
     harness.expect(
         run.error is None,
-        f"fetch_async_with_timeout(timeout={DEADLINE}) raised {type(run.error).__name__} when 2 of 8 posts "
+        f"fetch_async_with_timeout(timeout={DEADLINE}) raised {type(run.error).__name__} when 3 of 8 posts "
         "were too slow; expected their slots to hold TimeoutError and the rest their posts. Is the deadline "
         "around the whole batch instead of around each request, or is each request's TimeoutError left "
         "uncaught instead of kept in its slot?",
@@ -106,8 +108,10 @@ async def test_slow_requests_time_out_while_the_rest_arrive(harness: Harness) ->
         if post_id in slow_ids:
             harness.expect(
                 isinstance(slot, TimeoutError),
-                f"fetch_async_with_timeout(timeout={DEADLINE}): post {post_id} takes {SLOW:g} s, and its slot "
-                f"holds {short(slot)}; expected a TimeoutError.",
+                f"fetch_async_with_timeout(timeout={DEADLINE}): post {post_id} takes {SLOW:g} s"
+                + (" to send its body after its headers" if post_id == 7 else "")
+                + f", and its slot holds {short(slot)}; expected a TimeoutError."
+                + (" Does the deadline cover reading the body (response.json()) as well as the request?" if post_id == 7 else ""),
             )
         else:
             harness.expect(
@@ -130,10 +134,12 @@ async def test_slow_requests_time_out_while_the_rest_arrive(harness: Harness) ->
 @pytest.mark.item("fix-2")
 async def test_one_request_with_a_deadline(harness: Harness) -> None:
     harness.api.delays = {"/posts/1": 0.02, "/posts/2": SLOW}
+    harness.api.body_delays = {"/posts/3": SLOW}
     session = await harness.session()
     try:
         quick = await harness.call("fetch_one_with_timeout", session, 1, DEADLINE)
         slow = await harness.attempt("fetch_one_with_timeout", session, 2, DEADLINE)
+        slow_body = await harness.attempt("fetch_one_with_timeout", session, 3, DEADLINE)
     finally:
         await session.close()
     harness.expect(
@@ -150,6 +156,13 @@ async def test_one_request_with_a_deadline(harness: Harness) -> None:
     harness.expect(
         slow.seconds <= DEADLINE + DEADLINE_MARGIN,
         f"fetch_one_with_timeout(session, 2, {DEADLINE}) gave up after {slow.seconds:.2f} s; expected about {DEADLINE} s.",
+    )
+    harness.expect(
+        isinstance(slow_body.error, TimeoutError) and slow_body.seconds <= DEADLINE + DEADLINE_MARGIN,
+        f"fetch_one_with_timeout(session, 3, {DEADLINE}) on a post whose body takes {SLOW:g} s after its headers "
+        + (f"raised {type(slow_body.error).__name__}" if slow_body.error else f"returned {short(slow_body.value)}")
+        + f" after {slow_body.seconds:.2f} s; expected it to raise TimeoutError after about {DEADLINE} s. Does the "
+        "deadline cover reading the body (response.json()) as well as the request?",
     )
 
 

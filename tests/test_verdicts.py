@@ -94,11 +94,11 @@ def test_a_run_over_its_budget_reports_the_checks_left_as_not_run(grade) -> None
     assert "Scorecard" in graded.output  # the reports are still written
 
 
-ORDER_SENSITIVE = ["main_grows_post_ids", "manual_session_kept_between_calls", "hostile_sys_exit_in_function"]
+ORDER_SENSITIVE = ["main_grows_post_ids", "manual_session_kept_between_calls"]
 
 
-@pytest.mark.parametrize("order", ["reverse", "shuffle:7", "shuffle:2026"])
-@pytest.mark.parametrize("name", ["reference", "starter", *ORDER_SENSITIVE])
+@pytest.mark.parametrize("order", ["reverse", "shuffle:7"])
+@pytest.mark.parametrize("name", ["reference", *ORDER_SENSITIVE])
 def test_verdicts_do_not_depend_on_the_order_of_the_checks(grade, name: str, order: str) -> None:
     """In-process, each check imports the graded file afresh: what one check's calls left in the module
     (a list grown in place, a session kept) cannot change another's verdict, in any order."""

@@ -10,6 +10,8 @@ a wrong one waits QUIET once, and is measured by what it did, not by how fast th
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,26 @@ class Together:
         self.held = 0
         self._open: asyncio.Event | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._cond = threading.Condition()
+        self._last = 0.0
+
+    def admit_blocking(self, client: str) -> None:
+        """The same gate for a `requests` call answered in the caller's thread (self-grading's stubs)."""
+        if client != self.client:
+            return
+        with self._cond:
+            if self._open is not None and self._open.is_set() or self.held >= self.expect:
+                return
+            self.held += 1
+            self._last = time.monotonic()
+            self._cond.notify_all()
+            while self.held < self.expect:
+                left = self._last + self.quiet - time.monotonic()
+                if left <= 0:
+                    self.held = self.expect  # quiet long enough: open for good
+                    break
+                self._cond.wait(left)
+            self._cond.notify_all()
 
     async def admit(self, client: str) -> None:
         if client != self.client:

@@ -352,7 +352,8 @@ class Remote:
         finally:
             self._answering.pop(key, None)
         if self._channel is not None:
-            self._channel[1].write(wire.pack({"op": "answer", "id": key, "status": status, "body": body}))
+            slow = self.api.body_delay(url) if hasattr(self.api, "body_delay") else 0.0
+            self._channel[1].write(wire.pack({"op": "answer", "id": key, "status": status, "body": body, "body_delay": slow}))
 
     async def close(self) -> None:
         """End the check's process: closing its socket ends it (the zygote kills anything left at the next fork)."""

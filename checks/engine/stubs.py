@@ -54,6 +54,7 @@ class FakeAPI:
     delays: dict[str, float] = field(default_factory=dict)
     faults: dict[str, int | str] = field(default_factory=dict)
     gate: Any = None  # holds answers until the requests a check expects are all in flight (gates.py)
+    body_delays: dict[str, float] = field(default_factory=dict)  # a body that arrives this long after its headers
 
     # --- what to answer ------------------------------------------------------------------
 
@@ -89,11 +90,23 @@ class FakeAPI:
     async def _aiohttp_reply(self, url: Any, **kwargs: Any) -> CallbackResult:
         if not self.served(url):
             raise aiohttp.ClientConnectionError(self.refuse(url))
-        status, body = await self.respond("aiohttp", str(url), _client_deadline(kwargs.get("timeout")))
+        deadline = _client_deadline(kwargs.get("timeout"))
+        started = asyncio.get_running_loop().time()
+        status, body = await self.respond("aiohttp", str(url), deadline)
         if status == DROPPED:
             raise aiohttp.ServerDisconnectedError()
         reason = HTTPStatus(int(status)).phrase  # aiohttp's raise_for_status() asserts there is one
-        return CallbackResult(status=status, payload=body, reason=reason, response_class=StubResponse)
+        slow = self.body_delay(str(url))
+        if not slow:
+            return CallbackResult(status=status, payload=body, reason=reason, response_class=StubResponse)
+        headers = {BODY_DELAY: repr(slow)}
+        if deadline is not None:  # what is left of a ClientTimeout covers reading the body too
+            headers[BODY_DEADLINE] = repr(max(0.0, deadline - (asyncio.get_running_loop().time() - started)))
+        return CallbackResult(status=status, payload=body, reason=reason, headers=headers, response_class=SlowBodyResponse)
+
+    def body_delay(self, url: str) -> float:
+        """Seconds the body of this answer takes to arrive after its headers (0: with them)."""
+        return self.body_delays.get(self.path_of(url), 0.0)
 
     async def respond(self, client: str, url: str, deadline: float | None = None) -> tuple[int | str, Any]:
         """Answer one request, recorded as a span: (status or DROPPED, JSON body).
@@ -139,6 +152,8 @@ class FakeAPI:
         delay, status, body = self.answer(url, "requests")
         span = self.probe.begin("requests", self.path_of(url))
         try:
+            if self.gate is not None:
+                self.gate.admit_blocking("requests")
             guard.real_sleep(delay)
         finally:
             self.probe.finish(span, str(status))
@@ -155,6 +170,27 @@ class FakeAPI:
         stubbed = stack.enter_context(responses.RequestsMock(assert_all_requests_are_fired=False))
         stubbed.add_callback(responses.GET, re.compile(r".*"), callback=self._requests_reply)
         return stack
+
+
+BODY_DELAY, BODY_DEADLINE = "X-Stand-In-Body-Delay", "X-Stand-In-Body-Deadline"
+
+
+class SlowBodyResponse(StubResponse):
+    """A stubbed response whose body arrives after its headers, as a slow server's would.
+
+    A deadline that covers `session.get()` but not reading the body is only caught this way. The
+    time left of the request's ClientTimeout, if any, bounds the read, as aiohttp's would.
+    """
+
+    async def read(self) -> bytes:
+        if self._body is None:
+            delay = float(self.headers.get(BODY_DELAY, 0))
+            left = self.headers.get(BODY_DEADLINE)
+            if left is not None and float(left) < delay:
+                await asyncio.sleep(float(left))
+                raise aiohttp.ServerTimeoutError("Timeout on reading data from socket")
+            await asyncio.sleep(delay)
+        return await super().read()
 
 
 def _caller_line() -> str:

@@ -233,27 +233,27 @@ class Relay:
         self._ids = itertools.count(1)
         self._waiting: dict[int, Any] = {}
 
-    async def ask(self, client: str, url: str, deadline: float | None) -> tuple[Any, Any]:
+    async def ask(self, client: str, url: str, deadline: float | None) -> dict:
         loop = asyncio.get_running_loop()
         key, answer = next(self._ids), loop.create_future()
         self._waiting[key] = (loop, answer)
         self.send({"op": "request", "id": key, "client": client, "url": url, "deadline": deadline})
         try:
-            return self._result(await answer)
+            return self._checked(await answer)
         except asyncio.CancelledError:
             self.send({"op": "cancel", "id": key})
             raise
         finally:
             self._waiting.pop(key, None)
 
-    def ask_blocking(self, client: str, url: str) -> tuple[Any, Any]:
+    def ask_blocking(self, client: str, url: str) -> dict:
         key, arrived = next(self._ids), threading.Event()
         box: list[dict] = []
         self._waiting[key] = (None, (arrived, box))
         self.send({"op": "request", "id": key, "client": client, "url": url, "deadline": None})
         arrived.wait()
         self._waiting.pop(key, None)
-        return self._result(box[0])
+        return self._checked(box[0])
 
     def deliver(self, message: dict) -> None:
         waiting = self._waiting.get(message.get("id"))
@@ -268,10 +268,10 @@ class Relay:
             loop.call_soon_threadsafe(lambda: target.done() or target.set_result(message))
 
     @staticmethod
-    def _result(message: dict) -> tuple[Any, Any]:
+    def _checked(message: dict) -> dict:
         if message.get("status") == "timeout":
             raise asyncio.TimeoutError()
-        return message.get("status"), message.get("body")
+        return message
 
 
 def _relayed_api() -> type:
@@ -283,12 +283,20 @@ def _relayed_api() -> type:
         def __init__(self, probe: Any, relay: Relay) -> None:
             super().__init__(probe)
             self.relay = relay
+            self.slow_bodies: dict[str, float] = {}
 
         async def respond(self, client: str, url: str, deadline: float | None = None) -> tuple[Any, Any]:
-            return await self.relay.ask(client, url, deadline)
+            answer = await self.relay.ask(client, url, deadline)
+            slow = answer.get("body_delay")
+            self.slow_bodies[url] = float(slow) if isinstance(slow, (int, float)) else 0.0
+            return answer.get("status"), answer.get("body")
 
         def respond_blocking(self, url: str) -> tuple[Any, Any]:
-            return self.relay.ask_blocking("requests", url)
+            answer = self.relay.ask_blocking("requests", url)
+            return answer.get("status"), answer.get("body")
+
+        def body_delay(self, url: str) -> float:
+            return self.slow_bodies.get(url, 0.0)
 
     return RelayedAPI
 

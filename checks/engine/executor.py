@@ -12,9 +12,11 @@ import asyncio
 import gc
 import inspect
 import io
+import re
 import runpy
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +55,7 @@ class Facts:
     escaped: str | None = None  # KeyboardInterrupt or SystemExit that escaped the event loop from a task
     blocking: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
+    never_awaited: list[str] = field(default_factory=list)  # 'fetch_one() at line 39': coroutines made and dropped
 
 
 STUDENT_ERRORS = (Exception, asyncio.CancelledError, SystemExit, KeyboardInterrupt)
@@ -133,7 +136,7 @@ class Executor:
         sessions_before = len(self.probe.sessions)
         blocking, unexpected = len(self.probe.blocking), len(self.probe.unexpected)
         started = time.perf_counter()
-        with _quiet_collector():
+        with _quiet_collector(), _dropped_coroutines(str(self.path), facts.never_awaited):
             try:
                 yield facts
             except STUDENT_ERRORS as raised:
@@ -215,6 +218,36 @@ def _as_in_a_new_process() -> Iterator[None]:
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+
+
+ORIGIN_DEPTH = 16
+"""How many frames Python keeps of where each coroutine was made, so a dropped one names the student's line."""
+
+
+@contextmanager
+def _dropped_coroutines(path: str, notes: list[str]) -> Iterator[None]:
+    """Turn Python's "coroutine ... was never awaited" warnings into notes naming the graded file's line.
+
+    Left alone, the warning is reported where the coroutine happened to be freed, often inside the
+    grader, and after the check that caused it. Other warnings are passed on unchanged.
+    """
+    previous = sys.get_coroutine_origin_tracking_depth()
+    sys.set_coroutine_origin_tracking_depth(max(previous, ORIGIN_DEPTH))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        sys.set_coroutine_origin_tracking_depth(previous)
+    for warning in caught:
+        text = str(warning.message)
+        found = re.match(r"coroutine '([^']+)' was never awaited", text)
+        if issubclass(warning.category, RuntimeWarning) and found:
+            lines = re.findall(r'File "' + re.escape(path) + r'", line (\d+)', text)
+            where = f" at line {lines[-1]}" if lines else ""
+            notes.append(f"{found.group(1).split('.')[-1]}(){where}")
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
 
 @contextmanager

@@ -68,6 +68,7 @@ class Harness:
         self.original_base_url = original_base_url
         self.hung = hung if hung is not None else set()  # functions that never returned: shared by a run's checks
         self.running: str | None = None
+        self.never_awaited: list[str] = []  # coroutines student code made and dropped, named at their line
 
     async def session(self) -> Any:
         """A session the check owns (for fetch_one and friends); not counted as the student's."""
@@ -122,6 +123,7 @@ class Harness:
     def _judge(self, facts: Facts, mark: int, awaited: bool = False) -> Run:
         """The Run for `facts`, or the Verdict for a mistake no check should take as an ordinary result."""
         self.running = None
+        self.never_awaited.extend(facts.never_awaited)
         name, error = facts.name, facts.error
         if facts.missing:
             raise Verdict(f"{self.path.name} has no function {name}(). Did it get renamed or deleted?")
@@ -170,6 +172,8 @@ class Harness:
             lines.append(BLOCKING.format(calls=_some(self.probe.blocking)))
         if self.probe.unexpected:
             lines.append(UNEXPECTED.format(urls=_some(self.probe.unexpected), base=self.api.base))
+        if self.never_awaited:
+            lines.append(NEVER_AWAITED.format(calls=_some(self.never_awaited)))
         below_one = [s.path for s in self.probe.spans if re.fullmatch(r"/\w+/(0|-\d+)", s.path)]
         if below_one:
             lines.append(NO_SUCH_ID.format(paths=_some(below_one)))
@@ -255,6 +259,10 @@ LEFT_OPEN = (
 BLOCKING = (
     "Blocking call inside async code: {calls}. While it runs the event loop is frozen and no "
     "other request can progress. Is there an awaitable version (aiohttp, asyncio.sleep)?"
+)
+NEVER_AWAITED = (
+    "Called but never awaited: {calls}. Calling an async function only makes a coroutine; nothing "
+    "runs until it is awaited or gathered. Is an `await` missing there?"
 )
 NO_SUCH_ID = (
     "The stand-in answered 404 (not found) for {paths}: ids start at 1, as on the real API. "

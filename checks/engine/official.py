@@ -422,4 +422,5 @@ def _facts(data: Any, seconds: float) -> Facts:
         escaped=text("escaped") if data.get("escaped") in ("KeyboardInterrupt", "SystemExit") else None,
         blocking=notes("blocking"),
         unexpected=notes("unexpected"),
+        never_awaited=notes("never_awaited"),
     )

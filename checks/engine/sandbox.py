@@ -136,7 +136,8 @@ def launch(project: Path, control_fd: int, sandboxed: bool, private: Path, memor
     _MADE.clear()
     argv += ["--perms", "0777", "--size", str(TMP_SIZE), "--tmpfs", WORK, *_system_mounts(), *_python_mounts()]
     argv += _bind(str(ROOT / "checks"))
-    argv += _bind(str(_stage(project, private)), str(project.parent))
+    for staged in sorted(_stage(project, private).iterdir()):  # file by file: the folder may hold the venv
+        argv += _bind(str(staged), str(project.parent / staged.name))
     if cache is not None:
         # The grader's own bytecode, read-only: the worker starts fast and cannot plant any.
         argv += _bind(str(cache), "/pycache")

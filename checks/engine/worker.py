@@ -207,6 +207,7 @@ def _call(executor: Any, loop: asyncio.AbstractEventLoop, message: dict, session
         "escaped": escaped,
         "blocking": facts.blocking[:50],
         "unexpected": facts.unexpected[:50],
+        "never_awaited": facts.never_awaited[:50],
     }
 
 

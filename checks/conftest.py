@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -30,16 +30,10 @@ def live(request: pytest.FixtureRequest, pytestconfig: pytest.Config, monkeypatc
     """A harness wired to the loopback stand-in over real TCP (no stubs), for what only sockets show."""
     path, hung, pool = Path(pytestconfig.stash[project_path_key]), pytestconfig.stash[hung_key], official(pytestconfig)
     if pool is not None:
-        deadline, limit = check_deadline(request.node)
-        original = remote_project(pytestconfig, deadline)
         pool.ensure_started()
         # Served into the sandbox's own network: only the worker can reach it.
         with BackgroundServer(sock=sandbox.listening_socket(pool.netns_pid)) as api:
-            remote = Remote(pool, api, api.base_url, stubbed=False, deadline=deadline, limit=limit)
-            try:
-                yield Harness(remote, path, api, original, hung)
-            finally:
-                pool.grader.run(remote.close())
+            yield from _official_harness(request, pytestconfig, api, api.base_url, stubbed=False)
         return
     project = fresh_module(pytestconfig)
     guard = pytestconfig.stash[guard_key]
@@ -60,13 +54,7 @@ def harness(request: pytest.FixtureRequest, pytestconfig: pytest.Config, monkeyp
     api = FakeAPI(Probe())
     path, hung, pool = Path(pytestconfig.stash[project_path_key]), pytestconfig.stash[hung_key], official(pytestconfig)
     if pool is not None:
-        deadline, limit = check_deadline(request.node)
-        original = remote_project(pytestconfig, deadline)
-        remote = Remote(pool, api, api.base, stubbed=True, deadline=deadline, limit=limit)
-        try:
-            yield Harness(remote, path, api, original, hung)
-        finally:
-            pool.grader.run(remote.close())
+        yield from _official_harness(request, pytestconfig, api, api.base, stubbed=True)
         return
     project: ModuleType = fresh_module(pytestconfig)
     original_base_url = getattr(project, "BASE_URL", DEFAULT_BASE_URL)
@@ -79,3 +67,18 @@ def harness(request: pytest.FixtureRequest, pytestconfig: pytest.Config, monkeyp
             yield grader
     finally:
         guard.probe = None
+
+
+def _official_harness(
+    request: pytest.FixtureRequest, config: pytest.Config, api: Any, base: str, stubbed: bool
+) -> Iterator[Harness]:
+    """A harness whose calls go to a fresh worker process; the process ends with the check."""
+    pool = official(config)
+    assert pool is not None
+    deadline, limit = check_deadline(request.node)
+    original = remote_project(config, deadline)
+    remote = Remote(pool, api, base, stubbed=stubbed, deadline=deadline, limit=limit)
+    try:
+        yield Harness(remote, Path(config.stash[project_path_key]), api, original, config.stash[hung_key])
+    finally:
+        pool.grader.run(remote.close())

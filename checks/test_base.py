@@ -8,7 +8,7 @@ import pytest
 
 from checks.data import post, shuffled
 from checks.engine.gates import Together
-from checks.engine.harness import Harness, Run, _ids, short
+from checks.engine.harness import Harness, Run, short, shown_ids
 from checks.engine.probe import Probe
 from checks.engine.stubs import descending
 
@@ -119,7 +119,7 @@ def expect_main_output(harness: Harness, output: str, run: Run, count: int, show
         beyond = sorted(n for n in named if n > count)
         harness.expect(
             not beyond,
-            f"{shown}: the {label} run printed posts beyond {count} too ({_ids(beyond)}). Does main() "
+            f"{shown}: the {label} run printed posts beyond {count} too ({shown_ids(beyond)}). Does main() "
             "fetch the ids it is asked for each time, or a list kept from an earlier call?",
         )
         harness.expect(

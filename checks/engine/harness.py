@@ -212,7 +212,7 @@ class Harness:
             raise self.fail(f"{run.name}() returned {counted} for {len(ids)} {of}; expected one per id.")
         got_ids = [g.get("id") if isinstance(g, dict) else None for g in got]
         if sorted(got_ids, key=str) == sorted(ids, key=str) and got_ids != ids:
-            raise self.fail(ORDER.format(name=run.name, got=_ids(got_ids), ids=_ids(ids)))
+            raise self.fail(ORDER.format(name=run.name, got=shown_ids(got_ids), ids=shown_ids(ids)))
         slot = next(k for k, (g, i) in enumerate(zip(got, ids)) if g != make(i))
         raise self.fail(
             f"{run.name}(): slot {slot} holds {short(got[slot])}; expected the {what} with id {ids[slot]}."
@@ -282,7 +282,7 @@ def timing(run: Run) -> str:
     return f"total {run.seconds:.2f} s; slowest request {max(took):.2f} s, all requests added up {sum(took):.2f} s"
 
 
-def _ids(ids: list[Any], most: int = 8) -> str:
+def shown_ids(ids: list[Any], most: int = 8) -> str:
     shown = ", ".join(str(i) for i in ids[:most])
     return shown + (", ..." if len(ids) > most else "")
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import secrets
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -89,7 +91,7 @@ class Pool:
         info_read = info_write = None
         argv = launch.argv
         if launch.sandboxed:
-            info_read, info_write = _pipe()
+            info_read, info_write = os.pipe()
             argv = [str(info_write) if a == "INFO_FD" else a for a in argv]
         with open(self.stderr, "ab") as log:
             self._process = subprocess.Popen(
@@ -99,8 +101,6 @@ class Pool:
         theirs.close()
         self._launch, self._control = launch, ours
         if info_write is not None:
-            import os
-
             os.close(info_write)
             with os.fdopen(info_read) as info:
                 self.netns_pid = int(json.loads(info.read() or "{}").get("child-pid", 0)) or None
@@ -112,17 +112,19 @@ class Pool:
 
     def ensure_started(self) -> None:
         with self._lock:
-            if self._process is None or self._process.poll() is not None:
-                self.stop()
-                self._start()
+            self._running()
+
+    def _running(self) -> None:
+        """Start the zygote if it is not running (never started, or killed by student code)."""
+        if self._process is None or self._process.poll() is not None:
+            self.stop()
+            self._start()
 
     def spawn(self, base: str, stubbed: bool) -> socket.socket:
         """A fresh process for one check, connected to the grader by a socket of its own."""
         with self._lock:
-            for attempt in (1, 2):
-                if self._process is None or self._process.poll() is not None:
-                    self.stop()
-                    self._start()
+            for _ in range(2):
+                self._running()
                 assert self._control is not None
                 try:
                     self._control.settimeout(SPAWN_LIMIT)
@@ -150,9 +152,6 @@ class Pool:
             self._control.close()
             self._control = None
         if self._process is not None:
-            import os
-            import signal
-
             try:
                 os.killpg(self._process.pid, signal.SIGKILL)
             except OSError:
@@ -174,12 +173,6 @@ class Pool:
             return self.stderr.read_text(errors="replace")[-1500:].strip() or "(empty)"
         except OSError:
             return "(none)"
-
-
-def _pipe() -> tuple[int, int]:
-    import os
-
-    return os.pipe()
 
 
 @dataclass

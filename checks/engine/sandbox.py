@@ -133,14 +133,14 @@ def launch(project: Path, control_fd: int, sandboxed: bool, private: Path, memor
     info = private / "sandbox-info.json"
     # /tmp first: the binds below may lie under it (a venv, a batch's private copy) and must stay visible.
     argv = ["bwrap", "--perms", "01777", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
-    _MADE.clear()
-    argv += ["--perms", "0777", "--size", str(TMP_SIZE), "--tmpfs", WORK, *_system_mounts(), *_python_mounts()]
-    argv += _bind(str(ROOT / "checks"))
+    made: set[str] = set()
+    argv += ["--perms", "0777", "--size", str(TMP_SIZE), "--tmpfs", WORK, *_system_mounts(made), *_python_mounts(made)]
+    argv += _bind(made, str(ROOT / "checks"))
     for staged in sorted(_stage(project, private).iterdir()):  # file by file: the folder may hold the venv
-        argv += _bind(str(staged), str(project.parent / staged.name))
+        argv += _bind(made, str(staged), str(project.parent / staged.name))
     if cache is not None:
         # The grader's own bytecode, read-only: the worker starts fast and cannot plant any.
-        argv += _bind(str(cache), "/pycache")
+        argv += _bind(made, str(cache), "/pycache")
     else:
         argv += ["--perms", "0777", "--tmpfs", "/pycache"]
     argv += ["--chdir", WORK]
@@ -156,10 +156,10 @@ def launch(project: Path, control_fd: int, sandboxed: bool, private: Path, memor
     return Launch(argv, True, uid, info, lock)
 
 
-def _bind(source: str, target: str | None = None, made: set[str] | None = None) -> list[str]:
-    """A read-only bind, after making its missing parent folders traversable (bwrap makes them 0700)."""
+def _bind(made: set[str], source: str, target: str | None = None) -> list[str]:
+    """A read-only bind, after making its missing parent folders traversable (bwrap makes them 0700);
+    `made` holds the folders this command line has made already."""
     target = target or source
-    made = made if made is not None else _MADE
     args: list[str] = []
     for parent in reversed(Path(target).parents):
         name = str(parent)
@@ -168,9 +168,6 @@ def _bind(source: str, target: str | None = None, made: set[str] | None = None) 
         made.add(name)
         args += ["--perms", "0755", "--dir", name]
     return [*args, "--ro-bind", source, target]
-
-
-_MADE: set[str] = set()
 
 
 STAGED_MOST = 50
@@ -198,7 +195,7 @@ def _stage(project: Path, private: Path) -> Path:
     return staged
 
 
-def _system_mounts() -> list[str]:
+def _system_mounts(made: set[str]) -> list[str]:
     """The system folders a Python needs, read-only; merged-/usr links kept as links."""
     mounts = ["--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
@@ -206,22 +203,22 @@ def _system_mounts() -> list[str]:
         if path.is_symlink():
             mounts += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
-            mounts += _bind(str(path))
+            mounts += _bind(made, str(path))
     for name in ("/etc/ld.so.cache", "/etc/localtime", "/etc/ssl", "/etc/alternatives"):
         if Path(name).exists():
-            mounts += _bind(name)
+            mounts += _bind(made, name)
     return mounts
 
 
-def _python_mounts() -> list[str]:
+def _python_mounts(made: set[str]) -> list[str]:
     """This Python and its environment (a venv's site-packages), read-only, at the paths they have here."""
     mounts: list[str] = []
     for prefix in dict.fromkeys((sys.base_prefix, sys.prefix, sys.exec_prefix)):
         if not prefix.startswith("/usr"):
-            mounts += _bind(prefix)
+            mounts += _bind(made, prefix)
     executable = Path(sys.executable)
     if not any(str(executable).startswith(p) for p in ("/usr", sys.prefix, sys.base_prefix)):
-        mounts += _bind(str(executable.parent))
+        mounts += _bind(made, str(executable.parent))
     return mounts
 
 

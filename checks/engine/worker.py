@@ -23,6 +23,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
+# Everything a child needs, imported once by the zygote, so that a fork is all a check pays for.
+from checks.engine import loader, wire
+from checks.engine.executor import Executor, Facts
+from checks.engine.guard import Guard
+from checks.engine.probe import Probe
+from checks.engine.stubs import FakeAPI
+
 LIMITS = {
     "RLIMIT_NPROC": 64,  # processes of this sandbox's own user: a fork bomb stops here
     "RLIMIT_FSIZE": 64 * 1024 * 1024,  # one file's size
@@ -53,12 +60,6 @@ def zygote(control_fd: int, project: str, sandboxed: bool, memory_mib: int) -> N
     """Serve spawn requests until the grader closes the control socket."""
     limit_self(memory_mib, sandboxed)
     control = socket.socket(fileno=control_fd)
-    # Everything a child needs, imported once here so that a fork is all a check pays for.
-    import aiohttp  # noqa: F401
-    import requests  # noqa: F401
-
-    from checks.engine import executor, guard, loader, stubs, wire  # noqa: F401
-
     wire.send(control, {"op": "ready", "pid": os.getpid()})
     children: list[int] = []
     while True:
@@ -120,11 +121,6 @@ def _child(channel: socket.socket, path: Path, spawn: dict) -> None:
 
 
 def _serve(channel: socket.socket, path: Path, spawn: dict) -> None:
-    from checks.engine import loader, wire
-    from checks.engine.executor import Executor
-    from checks.engine.guard import Guard
-    from checks.engine.probe import Probe
-
     lock = threading.Lock()
 
     def send(message: dict) -> None:
@@ -163,9 +159,6 @@ def _serve(channel: socket.socket, path: Path, spawn: dict) -> None:
 
 
 def _call(executor: Any, loop: asyncio.AbstractEventLoop, message: dict, sessions: dict, path: Path) -> dict:
-    from checks.engine import wire
-    from checks.engine.loader import location
-
     def argument(value: Any) -> Any:
         if isinstance(value, dict) and value.get("t") == "session":
             key = int(value["id"])
@@ -186,10 +179,8 @@ def _call(executor: Any, loop: asyncio.AbstractEventLoop, message: dict, session
         else:
             facts = executor.run_script([str(a) for a in message.get("argv", [])])
     except (KeyboardInterrupt, SystemExit) as error:  # raised in a task, it escapes the event loop itself
-        from checks.engine.executor import Facts
-
         facts, escaped = Facts(name), type(error).__name__
-    where = lambda error: location(path, error.__traceback__)  # noqa: E731
+    where = lambda error: loader.location(path, error.__traceback__)  # noqa: E731
     return {
         "name": facts.name,
         "value": wire.encode(facts.value, where=where),
@@ -213,8 +204,6 @@ def _call(executor: Any, loop: asyncio.AbstractEventLoop, message: dict, session
 
 def _read(channel: socket.socket, relay: Relay, inbox: queue.Queue) -> None:
     """Answers go to the requests waiting for them; everything else to the main thread, in order."""
-    from checks.engine import wire
-
     try:
         while (message := wire.receive(channel)) is not None:
             if message["op"] == "answer":
@@ -275,35 +264,26 @@ class Relay:
         return message
 
 
-def _relayed_api() -> type:
-    from checks.engine.stubs import FakeAPI
+class RelayedAPI(FakeAPI):
+    """The in-process stand-in's stubs, with every answer decided by the grader instead of here."""
 
-    class RelayedAPI(FakeAPI):
-        """The in-process stand-in's stubs, with every answer decided by the grader instead of here."""
+    def __init__(self, probe: Any, relay: Relay) -> None:
+        super().__init__(probe)
+        self.relay = relay
+        self.slow_bodies: dict[str, float] = {}
 
-        def __init__(self, probe: Any, relay: Relay) -> None:
-            super().__init__(probe)
-            self.relay = relay
-            self.slow_bodies: dict[str, float] = {}
+    async def respond(self, client: str, url: str, deadline: float | None = None) -> tuple[Any, Any]:
+        answer = await self.relay.ask(client, url, deadline)
+        slow = answer.get("body_delay")
+        self.slow_bodies[url] = float(slow) if isinstance(slow, (int, float)) else 0.0
+        return answer.get("status"), answer.get("body")
 
-        async def respond(self, client: str, url: str, deadline: float | None = None) -> tuple[Any, Any]:
-            answer = await self.relay.ask(client, url, deadline)
-            slow = answer.get("body_delay")
-            self.slow_bodies[url] = float(slow) if isinstance(slow, (int, float)) else 0.0
-            return answer.get("status"), answer.get("body")
+    def respond_blocking(self, url: str) -> tuple[Any, Any]:
+        answer = self.relay.ask_blocking("requests", url)
+        return answer.get("status"), answer.get("body")
 
-        def respond_blocking(self, url: str) -> tuple[Any, Any]:
-            answer = self.relay.ask_blocking("requests", url)
-            return answer.get("status"), answer.get("body")
-
-        def body_delay(self, url: str) -> float:
-            return self.slow_bodies.get(url, 0.0)
-
-    return RelayedAPI
-
-
-def RelayedAPI(probe: Any, relay: Relay) -> Any:  # noqa: N802 - builds the class on first use, after the zygote's imports
-    return _relayed_api()(probe, relay)
+    def body_delay(self, url: str) -> float:
+        return self.slow_bodies.get(url, 0.0)
 
 
 def main(argv: list[str]) -> None:

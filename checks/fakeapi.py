@@ -70,6 +70,7 @@ class FakeAPI:
         self.probe = Probe()
         self.connections = 0
         self._seen: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._aiohttp: weakref.WeakSet[Any] = weakref.WeakSet()
         self._random = random.Random(self.settings.seed)
         self.base_url = ""
         self.app = web.Application()
@@ -80,14 +81,18 @@ class FakeAPI:
         return self.base_url
 
     def open_connections(self) -> int:
-        """Connections a client has not closed yet: an unclosed ClientSession keeps its own open."""
-        return sum(1 for transport in list(self._seen) if not transport.is_closing())
+        """aiohttp connections a client has not closed yet: an unclosed ClientSession keeps its own open.
+
+        Only aiohttp's: a `requests` call that a student made by mistake inside async code keeps its
+        own pool, which is not what the session checks are about.
+        """
+        return sum(1 for transport in list(self._aiohttp) if not transport.is_closing())
 
     def reset(self) -> None:
         """Forget what was measured (between phases of one run), keeping settings and connections open."""
         self.probe = Probe()
         self.connections = 0
-        self._seen = weakref.WeakSet()
+        self._seen, self._aiohttp = weakref.WeakSet(), weakref.WeakSet()
 
     def _count_connection(self, request: web.Request) -> None:
         # One transport per TCP connection: a transport not seen before is a new connection.
@@ -95,6 +100,8 @@ class FakeAPI:
         if transport is not None and transport not in self._seen:
             self._seen.add(transport)
             self.connections += 1
+        if transport is not None and client_of(request.headers.get("User-Agent", "")) == "aiohttp":
+            self._aiohttp.add(transport)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self._count_connection(request)
@@ -110,7 +117,9 @@ class FakeAPI:
                     request.transport.abort()
                 raise asyncio.CancelledError  # nothing more to send on a closed connection
             status, body = (behaviour.status, {}) if behaviour.status else self._resource(request)
-            return await self._send(request, status, body, behaviour.slow_body)
+            response = await self._send(request, status, body, behaviour.slow_body)
+            span.outcome = str(status)  # as the in-process stand-in records it: a picture colours error statuses
+            return response
         except asyncio.CancelledError:
             if span.outcome == "pending":
                 span.outcome = "cancelled"  # the client gave up (a timeout) or hung up

@@ -91,15 +91,18 @@ MAIN_FORMAT = (
 # Lenient on spacing, case, a '#' before the id and the unit's spelling ("2.5 s", "2.5 secs"): the
 # format is there for people to read, and what was fetched is measured, not read from the text.
 FETCHED = re.compile(r"fetched post\s*#?\s*(\d+)", re.I)
-TOTAL = r"\b{run} total\s*:?\s*~?\s*[\d.]+\s*(?:s|secs?|seconds?)\b\s*for\s+(\d+)\s+requests?"
+TOTAL = r"\b{run} total\s*:?\s*~?\s*(?P<seconds>\d*\.?\d+)\s*(?:s|secs?|seconds?)\b\s*for\s+(?P<count>\d+)\s+requests?"
 SYNC_TOTAL, ASYNC_TOTAL = (re.compile(TOTAL.format(run=run), re.I) for run in ("sync", "async"))
 
 
-def expect_main_output(harness: Harness, output: str, run: Run, count: int, shown: str = "") -> None:
+def expect_main_output(
+    harness: Harness, output: str, run: Run, count: int, shown: str = "", *, timed: bool = False
+) -> None:
     """Two runs printed in order, each naming every post, and the requests really made that way.
 
     `shown` is how the student started it, `main(10)` unless said otherwise. More requests than
     `count` are allowed (a student may add a run of their own after the two asked for); fewer are not.
+    With `timed`, the printed totals are held against what was measured (see expect_totals_measured).
     """
     shown = shown or f"main({count})"
     sync_total, async_total = SYNC_TOTAL.search(output), ASYNC_TOTAL.search(output)
@@ -123,9 +126,9 @@ def expect_main_output(harness: Harness, output: str, run: Run, count: int, show
             "fetch the ids it is asked for each time, or a list kept from an earlier call?",
         )
         harness.expect(
-            not missing and int(total.group(1)) == count,
+            not missing and int(total.group('count')) == count,
             f"{shown}: the {label} run printed {len(named & set(range(1, count + 1)))} of the {count} posts "
-            f"and its total line says {total.group(1)} requests. {expected}",
+            f"and its total line says {total.group('count')} requests. {expected}",
         )
     sync_spans = [s for s in run.spans if s.client == "requests"]
     async_spans = [s for s in run.spans if s.client == "aiohttp"]
@@ -140,14 +143,47 @@ def expect_main_output(harness: Harness, output: str, run: Run, count: int, show
         peak_async >= count,
         f"{shown}: the async run's peak in flight was {peak_async}, expected {count} (all at once).",
     )
+    if timed:
+        expect_totals_measured(harness, run, sync_total, async_total, sync_spans, shown)
 
+
+def expect_totals_measured(harness: Harness, run: Run, sync_total, async_total, sync_spans: list, shown: str) -> None:
+    """The printed totals against the stand-in's own clock, with wide margins: no load can make an honest
+    total fail, and a total that times the wrong thing is off by the whole sync run.
+
+    The sync run's requests, as the stand-in saw them, lie inside the student's sync timer, and the two
+    timers do not overlap inside main(); so the sync total is at least the sync requests' span, and the
+    async total plus that span is at most main()'s whole time. A rounded total gets half its last digit.
+    """
+    measured_sync = max(s.end for s in sync_spans) - min(s.start for s in sync_spans)
+    printed_sync, printed_async = (float(t.group("seconds")) for t in (sync_total, async_total))
+    slack_sync, slack_async = (_rounding(t.group("seconds")) for t in (sync_total, async_total))
+    harness.expect(
+        printed_sync + slack_sync >= measured_sync,
+        f"{shown} printed 'Sync total: {sync_total.group('seconds')} seconds', but its requests alone took "
+        f"{measured_sync:.2f} s, as measured by the stand-in. Does the sync timer start before the first request "
+        "and stop after the last?",
+    )
+    harness.expect(
+        printed_async - slack_async + measured_sync <= run.seconds,
+        f"{shown} printed 'Async total: {async_total.group('seconds')} seconds', but main() took {run.seconds:.2f} s "
+        f"in all, {measured_sync:.2f} s of it in the sync run. Does the async timer start again after the sync "
+        "run, or does the async total include it?",
+    )
+
+
+def _rounding(printed: str) -> float:
+    """Half a unit of the last digit printed: '0.3' may stand for 0.25 to 0.35."""
+    decimals = len(printed.partition(".")[2])
+    return 0.5 * 10.0**-decimals
 
 @pytest.mark.item("base")
 def test_main_prints_a_sync_run_then_an_async_run(harness: Harness) -> None:
-    harness.api.sync_delay, harness.api.default_delay = 0.002, 0.005
+    # A sync run long enough (10 x 0.02 s) that a total timing the wrong run is off by far more than rounding.
+    harness.api.sync_delay, harness.api.default_delay = 0.02, 0.005
     harness.api.gate = Together(10)
     run = harness.call_sync("main")
-    expect_main_output(harness, run.output or "", run, 10)
+    expect_main_output(harness, run.output or "", run, 10, timed=True)
 
 
 # --- alter-1 -------------------------------------------------------------------------------

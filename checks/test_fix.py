@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import aiohttp
 import pytest
 
 from checks.data import post, shuffled
@@ -14,27 +15,60 @@ from checks.engine.stubs import DROPPED, descending
 EIGHT = shuffled(8, seed=5)
 
 NOT_ISOLATED = (
-    "{name}(): the slot for post {post_id} ({failure}) holds {got}; expected the exception itself, "
-    "with every other slot holding its post."
+    "{name}(): the slot for post {post_id} ({failure}) holds {got}; expected the exception its request "
+    "raised ({expected}), kept as it is, with every other slot holding its post."
+)
+WRAPPED = " A new exception made from it hides what failed: is the caught exception itself returned?"
+ALL_FAILED = (
+    "fetch_async_safe() raised {error} when every one of its {count} requests failed; expected a list "
+    "with each request's exception in its slot. A batch in which nothing worked is still a batch."
+)
+TRIED_AGAIN = (
+    "fetch_async_safe() asked for {path} {times} times, but the ids ask for it {wanted}. Is a failed "
+    "request tried again after the batch, one at a time? Each slot should keep its first failure."
 )
 
 
-async def expect_failures_in_their_slots(harness: Harness, ids: list[int], failures: dict[int, str], hint: str) -> None:
-    harness.api.gate = Together(len(ids))
+def expected_error(failure: str) -> tuple[type[BaseException], int | None, str]:
+    """The exception type (and status) a failed request raises in aiohttp, for a failure named like 'HTTP 503'."""
+    if failure.startswith("HTTP "):
+        status = int(failure.split()[1])
+        return aiohttp.ClientResponseError, status, f"aiohttp.ClientResponseError, status {status}"
+    return aiohttp.ClientConnectionError, None, "an aiohttp.ClientConnectionError"
+
+
+def holds_the_error(slot: object, failure: str) -> bool:
+    kind, status, _ = expected_error(failure)
+    return isinstance(slot, kind) and (status is None or getattr(slot, "status", None) == status)
+
+
+async def expect_failures_in_their_slots(
+    harness: Harness, ids: list[int], failures: dict[int, str], hint: str, *, gate: bool = True
+) -> None:
+    if gate:
+        harness.api.gate = Together(len(ids))
     harness.api.delays = descending(ids, slowest=0.02, fastest=0.005)
     run = await harness.attempt("fetch_async_safe", ids)
+    every = all(i in failures for i in ids)
     harness.expect(
         run.error is None,
-        f"fetch_async_safe() raised {type(run.error).__name__} when {len(failures)} of {len(ids)} requests "
-        f"failed; expected a list with the exception in each failed slot. {hint}",
+        ALL_FAILED.format(error=type(run.error).__name__, count=len(ids))
+        if every
+        else f"fetch_async_safe() raised {type(run.error).__name__} when {sum(i in failures for i in ids)} of {len(ids)} "
+        f"requests failed; expected a list with the exception in each failed slot. {hint}",
     )
     harness.expect_no_blocking(run)
     value = harness.expect_slots(run, len(ids), f"fetch_async_safe({len(ids)} ids)")
     for post_id, slot in zip(ids, value):
         if post_id in failures:
+            wrapped = isinstance(slot, BaseException) and not holds_the_error(slot, failures[post_id])
             harness.expect(
-                isinstance(slot, Exception),
-                NOT_ISOLATED.format(name=run.name, post_id=post_id, failure=failures[post_id], got=short(slot)) + " " + hint,
+                holds_the_error(slot, failures[post_id]),
+                NOT_ISOLATED.format(
+                    name=run.name, post_id=post_id, failure=failures[post_id], got=short(slot),
+                    expected=expected_error(failures[post_id])[2],
+                )
+                + (WRAPPED if wrapped else " " + hint),
             )
         else:
             harness.expect(
@@ -42,7 +76,15 @@ async def expect_failures_in_their_slots(harness: Harness, ids: list[int], failu
                 f"fetch_async_safe(): the slot for post {post_id} holds {short(slot)}; expected that post, "
                 "since its request worked." + (" Are the results in the order of the ids?" if isinstance(slot, dict) else ""),
             )
-    harness.expect_all_at_once(run, len(ids))
+    harness.expect_each_id_asked_for(run, [f"/posts/{i}" for i in ids])
+    wanted = Counter(f"/posts/{i}" for i in ids)
+    for path, times in Counter(s.path for s in run.spans).items():
+        harness.expect(
+            times <= wanted[path],
+            TRIED_AGAIN.format(path=path, times=times, wanted="once" if wanted[path] == 1 else f"{wanted[path]} times"),
+        )
+    if gate:
+        harness.expect_all_at_once(run, len(ids))
     harness.expect_one_session(run)
 
 
@@ -56,18 +98,35 @@ async def test_safe_batch_keeps_a_lost_connection_in_its_slot(harness: Harness) 
 
 @pytest.mark.item("fix-1")
 async def test_safe_batch_keeps_error_statuses_in_their_slots(harness: Harness) -> None:
-    harness.api.faults["/posts/6"] = 500
-    ids = [7, 2, 9999, 4, 1, 6, 8, 5]
+    # Statuses from both ranges, and one failing post asked for twice: one slot per id, each its own.
+    harness.api.faults.update({"/posts/6": 503, "/posts/4": 403})
+    ids = [7, 2, 9999, 6, 4, 1, 6, 8, 5]
     await expect_failures_in_their_slots(
         harness,
         ids,
-        {9999: "HTTP 404", 6: "HTTP 500"},
+        {9999: "HTTP 404", 6: "HTTP 503", 4: "HTTP 403"},
         "An error status only becomes an exception if fetch_one raises for it (Break 2).",
+    )
+
+
+@pytest.mark.item("fix-1")
+async def test_safe_batch_where_every_request_fails(harness: Harness) -> None:
+    ids = [5, 2, 9999, 7]
+    harness.api.faults.update({"/posts/5": DROPPED, "/posts/2": 500, "/posts/7": 400})
+    await expect_failures_in_their_slots(
+        harness,
+        ids,
+        {5: "connection dropped", 2: "HTTP 500", 9999: "HTTP 404", 7: "HTTP 400"},
+        "Does each request catch its own exception (any Exception)?",
+        gate=False,
     )
 
 
 SLOW = 2.0
 DEADLINE = 0.25
+QUICK = 0.035
+"""A quick post's least delay: more than the deadline's share for each of eight requests (0.031 s), far
+less than the deadline itself, so that only a deadline split between the requests runs out for it."""
 DEADLINE_MARGIN = 0.9
 """Extra seconds the batch may take beyond its deadline: wide, so that load cannot reach it, and still
 well short of the slow requests' 2 s, which is what a batch without a working deadline takes."""
@@ -92,7 +151,8 @@ async def test_slow_requests_time_out_while_the_rest_arrive(harness: Harness) ->
     # request at a time still gets its quick posts in time, and is told about its peak in flight.
     slow_ids = {2, 5, 7}
     harness.api.gate = Together(len(EIGHT), quiet=0.1)
-    harness.api.delays = {f"/posts/{i}": SLOW if i in (2, 5) else 0.002 * i for i in EIGHT}
+    # The quick posts take a little over an eighth of the deadline: each needs the whole deadline, not a share of it.
+    harness.api.delays = {f"/posts/{i}": SLOW if i in (2, 5) else QUICK + 0.002 * i for i in EIGHT}
     harness.api.body_delays = {"/posts/7": SLOW}
     run = await harness.attempt("fetch_async_with_timeout", EIGHT, timeout=DEADLINE)
     harness.expect(
@@ -116,8 +176,15 @@ async def test_slow_requests_time_out_while_the_rest_arrive(harness: Harness) ->
         else:
             harness.expect(
                 slot == post(post_id),
-                f"fetch_async_with_timeout(timeout={DEADLINE}): post {post_id} answers in time, but its slot "
-                f"holds {short(slot)}; expected the post. Does one slow request cancel the others?",
+                f"fetch_async_with_timeout(timeout={DEADLINE}): post {post_id} answers in "
+                f"{harness.api.delays[f'/posts/{post_id}']:.2f} s, within the deadline, but its slot holds {short(slot)}; "
+                "expected the post. "
+                + (
+                    "Is the deadline divided between the requests, or counted from the start of the batch? "
+                    "Each request gets the whole timeout, from its own start."
+                    if isinstance(slot, TimeoutError)
+                    else "Does one slow request cancel the others?"
+                ),
             )
     expect_each_post_once(harness, run)
     harness.expect_all_at_once(run, len(EIGHT))
@@ -185,3 +252,4 @@ async def test_manual_session_is_closed_when_a_request_fails(harness: Harness) -
         + (f"(it raised {type(run.error).__name__})" if run.error else "")
         + ", the ClientSession was left open. Does a finally block close it on every path?",
     )
+    harness.expect_connectors_closed(run, when=" with one request failing")

@@ -75,6 +75,25 @@ async def test_manual_session_leaves_no_connection_open(live: Harness) -> None:
     live.expect_items(run, SIX)
 
 
+@pytest.mark.item("fix-3")
+async def test_manual_session_closes_its_connections_when_a_request_fails(live: Harness) -> None:
+    """Counted by the server: `session.closed` is true for a session that does not own its connector, whose
+    connections stay open after close()."""
+    live.api.settings.default = Behaviour(delay=0.02)
+    live.api.settings.paths = {"/posts/3": Behaviour(delay=0.01, status=500)}
+    run = await live.attempt("fetch_async_manual_session", SIX, tidy=False)
+    left = await wait_for_closed_connections(live)
+    await live.tidy_up()
+    live.expect(
+        left == 0,
+        f"fetch_async_manual_session() over real sockets, with post 3 answering HTTP 500"
+        + (f" (it raised {type(run.error).__name__})" if run.error else "")
+        + f": the server still had {left} connections open from it {CLOSE_WAIT:g} s after it returned. Is the "
+        "session closed in a finally block, and does it own its connector (closing a session whose connector "
+        "was made with connector_owner=False leaves the connections open)?",
+    )
+
+
 @pytest.mark.item("break-3")
 async def test_tiny_timeout_over_real_sockets(live: Harness) -> None:
     live.api.settings.default = Behaviour(delay=0.05)

@@ -46,6 +46,7 @@ class Facts:
     seconds: float = 0.0
     sessions_opened: int = 0
     sessions_left_open: int = 0
+    connectors_left_open: int = 0  # closed sessions whose connector (and its connections) is still open
     not_async: bool | None = None  # None when the call raised before giving anything back
     async_underneath: bool = False
     expired: bool = False  # the call outlived CALL_LIMIT and was abandoned
@@ -76,11 +77,15 @@ class Executor:
         """A session the check owns (for fetch_one and friends); not counted as the student's."""
         made = aiohttp.ClientSession()
         self.probe.sessions.remove(made)
+        if made.connector in self.probe.connectors:
+            self.probe.connectors.remove(made.connector)
         return made
 
     async def tidy_up(self) -> None:
         for leaked in self.probe.open_sessions():
             await leaked.close()
+        for connector in self.probe.open_connectors():
+            await connector.close()
 
     # --- the three ways a check calls student code ---------------------------------------------
 
@@ -133,7 +138,7 @@ class Executor:
     def _measuring(self, name: str) -> Iterator[Facts]:
         """Time a student call with the collector quiet, and keep what it raised instead of raising it."""
         facts = Facts(name)
-        sessions_before = len(self.probe.sessions)
+        sessions_before, connectors_before = len(self.probe.sessions), len(self.probe.connectors)
         blocking, unexpected = len(self.probe.blocking), len(self.probe.unexpected)
         started = time.perf_counter()
         with _quiet_collector(), _dropped_coroutines(str(self.path), facts.never_awaited):
@@ -148,6 +153,7 @@ class Executor:
         _settle_unawaited(facts.value)
         opened = self.probe.sessions[sessions_before:]
         facts.sessions_opened, facts.sessions_left_open = len(opened), sum(not s.closed for s in opened)
+        facts.connectors_left_open = len(self.probe.open_connectors(connectors_before))
         facts.blocking = self.probe.blocking[blocking:]
         facts.unexpected = self.probe.unexpected[unexpected:]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ class Run:
     sessions_left_open: int
     where: str | None = None
     output: str | None = None
+    connectors_left_open: int = 0
 
     @property
     def peak(self) -> int:
@@ -144,7 +146,7 @@ class Harness:
             raise self.fail(MISSING_AWAIT.format(name=name, what=facts.unawaited))
         return Run(
             name, facts.value, error, facts.seconds, self.probe.since(mark), facts.sessions_opened,
-            facts.sessions_left_open, facts.where, facts.output,
+            facts.sessions_left_open, facts.where, facts.output, facts.connectors_left_open,
         )
 
     async def call(self, name: str, *args: Any, **kwargs: Any) -> Run:
@@ -218,6 +220,17 @@ class Harness:
             f"{run.name}(): slot {slot} holds {short(got[slot])}; expected the {what} with id {ids[slot]}."
         )
 
+    def expect_each_id_asked_for(self, run: Run, wanted: list[str]) -> None:
+        """At least as many requests for each path as the ids list it: a repeated id is not dropped."""
+        asked, needed = Counter(s.path for s in run.spans), Counter(wanted)
+        for path, times in needed.items():
+            self.expect(
+                asked[path] >= times,
+                f"{run.name}() asked for {path} {_times(asked[path])}, but the ids given list it {_times(times)}; "
+                "expected one request and one result for each id, in the order given. Are the ids put in a set, "
+                "or results kept in a dict by id?",
+            )
+
     def expect_slots(self, run: Run, count: int, call: str) -> list[Any]:
         """The result is a list with one slot per id; returns it."""
         value = run.value
@@ -240,14 +253,30 @@ class Harness:
     def expect_one_session(self, run: Run, left_open: str = "") -> None:
         if run.sessions_opened == 0:
             raise self.fail(f"{run.name}() opened no aiohttp.ClientSession; expected one for the batch.")
+        per_request = run.sessions_opened >= max(len(run.spans), 3)
         self.expect(
             run.sessions_opened == 1,
-            f"{run.name}() opened {run.sessions_opened} ClientSessions for one batch, expected 1. "
-            "Is a new session made for every request, instead of sharing one?",
+            f"{run.name}() opened {run.sessions_opened} ClientSessions for {_count(len(run.spans), 'request')}, "
+            "expected 1 for the batch. "
+            + (
+                "Is a new session made for every request, instead of sharing one?"
+                if per_request
+                else "Does it open a session and then call a function that opens one of its own (fetch_async, "
+                "say), instead of handing its session on?"
+            ),
         )
         self.expect(run.sessions_left_open == 0, left_open or LEFT_OPEN.format(name=run.name))
+        self.expect_connectors_closed(run)
+
+    def expect_connectors_closed(self, run: Run, when: str = "") -> None:
+        self.expect(run.connectors_left_open == 0, CONNECTOR_LEFT_OPEN.format(name=run.name, when=when))
 
 
+CONNECTOR_LEFT_OPEN = (
+    "{name}(){when} closed its ClientSession, but the session's connector, and the connections in it, "
+    "stayed open (aiohttp warns 'Unclosed connector'). A session closes only a connector it owns: is it "
+    "made with connector_owner=False, or given a connector that nothing closes?"
+)
 ORDER = (
     "{name}() returned the results in the order {got}; expected the order of the ids given, {ids}. "
     "Are results collected as they finish instead of in the order they were asked for?"
@@ -311,6 +340,14 @@ ESCAPED = (
     "{name} let {error} escape from a task it started; that stops the event loop itself. "
     "Raise an ordinary exception instead."
 )
+
+
+def _times(count: int) -> str:
+    return {0: "never", 1: "once", 2: "twice"}.get(count, f"{count} times")
+
+
+def _count(number: int, what: str) -> str:
+    return f"{number} {what}" + ("" if number == 1 else "s")
 
 
 def _some(things: list[str], most: int = 3) -> str:

@@ -406,6 +406,7 @@ def _facts(data: Any, seconds: float) -> Facts:
         seconds=seconds,
         sessions_opened=count("sessions_opened"),
         sessions_left_open=count("sessions_left_open"),
+        connectors_left_open=count("connectors_left_open"),
         not_async=not_async if isinstance(not_async, bool) else None,
         async_underneath=flag("async_underneath"),
         expired=flag("expired"),

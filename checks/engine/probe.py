@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from contextlib import ExitStack
 from typing import Any, Callable, Iterator
 from unittest import mock
 
@@ -20,6 +21,7 @@ class Span:
     start: float
     end: float | None = None
     outcome: str = "pending"
+    sending: float = 0.0  # of which the last seconds were the body on its way after the headers
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Probe:
     blocking: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     sessions: list[aiohttp.ClientSession] = field(default_factory=list)
+    connectors: list[aiohttp.BaseConnector] = field(default_factory=list)  # kept alive, so a leak shows, not a GC
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def now(self) -> float:
@@ -42,8 +45,9 @@ class Probe:
             self.spans.append(span)
         return span
 
-    def finish(self, span: Span, outcome: str) -> None:
-        span.end, span.outcome = self.now(), outcome
+    def finish(self, span: Span, outcome: str, sending: float = 0.0) -> None:
+        """End `span` now, or `sending` seconds from now for a body the server is still sending."""
+        span.end, span.outcome, span.sending = self.now() + sending, outcome, sending
 
     def mark(self) -> int:
         """A bookmark: measures taken `since` it look only at requests made after it."""
@@ -91,16 +95,34 @@ class Probe:
     def open_sessions(self) -> list[aiohttp.ClientSession]:
         return [s for s in self.sessions if not s.closed]
 
-    def track_sessions(self) -> Iterator[None]:
-        """Count every ClientSession made while active, however the student makes it."""
+    def open_connectors(self, since: int = 0) -> list[aiohttp.BaseConnector]:
+        """Connectors made since `since` that are still open although no open session uses them."""
+        in_use = {id(s.connector) for s in self.sessions if not s.closed}
+        return [c for c in self.connectors[since:] if not c.closed and id(c) not in in_use]
+
+    def track_sessions(self) -> Any:
+        """Count every ClientSession and connector made while active, however the student makes them.
+
+        Connectors are held here so that one left open stays open until the check has looked: a
+        session that does not own its connector closes without closing it, and the garbage collector
+        would otherwise close its connections a moment later, out of sight.
+        """
         original_init = aiohttp.ClientSession.__init__
+        original_connector_init = aiohttp.BaseConnector.__init__
         probe = self
 
         def counting_init(session: aiohttp.ClientSession, *args: Any, **kwargs: Any) -> None:
             original_init(session, *args, **kwargs)
             probe.sessions.append(session)
 
-        return mock.patch.object(aiohttp.ClientSession, "__init__", counting_init)
+        def counting_connector_init(connector: aiohttp.BaseConnector, *args: Any, **kwargs: Any) -> None:
+            original_connector_init(connector, *args, **kwargs)
+            probe.connectors.append(connector)
+
+        stack = ExitStack()
+        stack.enter_context(mock.patch.object(aiohttp.ClientSession, "__init__", counting_init))
+        stack.enter_context(mock.patch.object(aiohttp.BaseConnector, "__init__", counting_connector_init))
+        return stack
 
     # --- the picture -----------------------------------------------------------------------
 

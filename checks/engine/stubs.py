@@ -131,7 +131,12 @@ class FakeAPI:
             span.outcome = "cancelled"
             raise
         finally:
-            self.probe.finish(span, span.outcome if span.outcome != "pending" else str(status))
+            answered = span.outcome == "pending"
+            # A body sent after the headers keeps the request in flight until its last byte is sent: a
+            # client cannot have read it sooner, so a limiter that lets the next request start at the
+            # headers overlaps it. The end is set by arithmetic, not by a timer a busy loop could delay.
+            sending = self.body_delay(url) if answered and client == "aiohttp" and status != DROPPED else 0.0
+            self.probe.finish(span, str(status) if answered else span.outcome, sending)
         return status, body
 
     # --- requests, through responses -------------------------------------------------------

@@ -189,6 +189,7 @@ def _call(executor: Any, loop: asyncio.AbstractEventLoop, message: dict, session
         "seconds": facts.seconds,
         "sessions_opened": facts.sessions_opened,
         "sessions_left_open": facts.sessions_left_open,
+        "connectors_left_open": facts.connectors_left_open,
         "not_async": facts.not_async,
         "async_underneath": facts.async_underneath,
         "expired": facts.expired,

@@ -8,7 +8,8 @@ USAGE = """usage: python -m checks COMMAND [options]
 
 commands:
   run    run a project's main() against the local stand-in API and draw every request
-         (python -m checks run --help for its options)
+         (python -m checks run --help for its options; --html report.html draws every run)
+  watch  grade the project again on every save and show what changed (Ctrl-C to stop)
 
 tools with their own entry points:
   python -m checks.fakeapi       the stand-in API on its own, on 127.0.0.1
@@ -25,6 +26,10 @@ def main() -> int:
         from checks.run import main as run
 
         return run(rest)
+    if command == "watch":
+        from checks.watch import main as watch
+
+        return watch(rest)
     print(USAGE, file=sys.stderr if command not in ("-h", "--help") else sys.stdout)
     return 0 if command in ("-h", "--help") else 2
 

@@ -14,6 +14,7 @@ class Item:
     goal: str
     functions: tuple[str, ...] = ()  # what the student writes for it; CI annotations point at the first named
     graded: bool = True
+    hint_more: str = ""  # the second, more concrete question, for a student stuck on the item for several runs
 
 
 ITEMS: tuple[Item, ...] = (
@@ -27,6 +28,12 @@ ITEMS: tuple[Item, ...] = (
         ),
         goal="Use aiohttp and asyncio.gather to fetch many URLs concurrently.",
         functions=("fetch_async", "fetch_sync", "fetch_one", "main"),
+        hint_more=(
+            "If fetch_async takes about as long as fetch_sync, is an `await` inside its loop making each "
+            "request finish before the next one is asked for? What changes if the loop only collects the "
+            "coroutines, and one gather() call awaits them all, each given the session fetch_async "
+            "opened?"
+        ),
     ),
     Item(
         id="alter-1",
@@ -35,6 +42,11 @@ ITEMS: tuple[Item, ...] = (
         hint="What does main(50) fetch today? Where does it decide which ids to ask for?",
         goal="See that the async total stays flat while the sync total grows with the count.",
         functions=("main",),
+        hint_more=(
+            "main(count) is given the number, but which list of ids does it hand to fetch_sync and "
+            "fetch_async? If that list were built from count, would both runs and both total lines say "
+            "50?"
+        ),
     ),
     Item(
         id="alter-2",
@@ -46,6 +58,11 @@ ITEMS: tuple[Item, ...] = (
         ),
         goal="Use a semaphore to limit concurrency.",
         functions=("fetch_async_limited",),
+        hint_more=(
+            "Is there exactly one Semaphore for the whole batch, made inside fetch_async_limited rather "
+            "than one per request or one at module level? Does its `async with` wrap only the request "
+            "itself, so a slot is handed back the moment that request is answered?"
+        ),
     ),
     Item(
         id="alter-3",
@@ -54,6 +71,11 @@ ITEMS: tuple[Item, ...] = (
         hint="Can one gather() take the post fetches and the user fetches together, then split the results?",
         goal="Fetch from several sources in one concurrent batch.",
         functions=("fetch_two_endpoints",),
+        hint_more=(
+            "How many gather() calls does fetch_two_endpoints make? If every post coroutine came first "
+            "and every user coroutine after it in a single gather(), how many results, counted from the "
+            "front, would be posts?"
+        ),
     ),
     Item(
         id="break-1",
@@ -62,6 +84,10 @@ ITEMS: tuple[Item, ...] = (
         hint="Once you write session = aiohttp.ClientSession() yourself, who closes it, and when?",
         goal="Know what a ClientSession holds and why it must be closed.",
         functions=("fetch_async_manual_session",),
+        hint_more=(
+            "When fetch_async_manual_session returns, is session.closed true? Which method of the session "
+            "has to be awaited to close it, and does your code ever reach that line?"
+        ),
     ),
     Item(
         id="break-2",
@@ -73,6 +99,11 @@ ITEMS: tuple[Item, ...] = (
         ),
         goal="Tell a failed request from an empty answer, in sync and async code.",
         functions=("fetch_one", "fetch_sync"),
+        hint_more=(
+            "Inside `async with session.get(...) as response`, which method of the response raises for a "
+            "4xx or 5xx status, and is it called before .json()? Does the requests response in fetch_sync "
+            "have a method of the same name?"
+        ),
     ),
     Item(
         id="break-3",
@@ -81,6 +112,11 @@ ITEMS: tuple[Item, ...] = (
         hint="With timeout=0.001, which exception lands in each slot, and does the batch still come back?",
         goal="Recognise the TimeoutError a deadline raises.",
         functions=("fetch_async_with_timeout", "fetch_one_with_timeout"),
+        hint_more=(
+            "With a 0.001 s deadline no request can make it: does every slot then hold a TimeoutError "
+            "object, rather than a post, a None or an exception that ends the whole call? Where is that "
+            "exception caught: inside each request's coroutine, or around gather()?"
+        ),
     ),
     Item(
         id="fix-1",
@@ -92,6 +128,11 @@ ITEMS: tuple[Item, ...] = (
         ),
         goal="Add error handling per request in a batch.",
         functions=("fetch_async_safe",),
+        hint_more=(
+            "Is your try/except around the whole gather(), or inside a small async function that each "
+            "request runs through? Which of the two lets the other requests keep their posts, and does "
+            "the except hand the exception back with return instead of raising it?"
+        ),
     ),
     Item(
         id="fix-2",
@@ -100,6 +141,11 @@ ITEMS: tuple[Item, ...] = (
         hint="What does asyncio.wait_for(fetch_one(...), timeout) do to one slow request, and to the others?",
         goal="Bound each request's time without slowing down the rest.",
         functions=("fetch_async_with_timeout", "fetch_one_with_timeout"),
+        hint_more=(
+            "Is asyncio.wait_for put around each fetch_one on its own, with the timeout as its second "
+            "argument, or once around the whole gather()? Which of those lets a slow request fail alone "
+            "while the quick ones still return their posts?"
+        ),
     ),
     Item(
         id="fix-3",
@@ -108,6 +154,10 @@ ITEMS: tuple[Item, ...] = (
         hint="If one request raises, does your code still reach session.close()? What would a finally block change?",
         goal="Release a hand-made session on every path.",
         functions=("fetch_async_manual_session",),
+        hint_more=(
+            "If one request raises inside the gather(), which lines after it never run? Does a `try:` "
+            "start right after the session is made, with the `await session.close()` in its `finally:`?"
+        ),
     ),
     Item(
         id="explain",

@@ -48,7 +48,7 @@ def load(path: Path) -> ModuleType | LoadFailure:
         return LoadFailure(path, f"{path}, line {error.lineno}: {type(error).__name__}: {error.msg}{pointer}")
     except BaseException as error:  # noqa: BLE001 - SystemExit or KeyboardInterrupt at import is the student's too
         sys.modules.pop(name, None)
-        where = location(path, error.__traceback__) or "while importing"
+        where = called_at_import(path, error.__traceback__) or location(path, error.__traceback__) or "while importing"
         return LoadFailure(path, f"{path}, {where}: {describe(error)}")
     finally:
         sys.stdout, sys.stderr = streams
@@ -115,6 +115,22 @@ def location(path: Path, tb: TracebackType | None) -> str | None:
         if Path(frame.filename).resolve() == path.resolve():
             found = frame
     return f"line {found.lineno}, in {found.name}" if found else None
+
+
+UNGUARDED = (
+    "line {line}, at module level: `{call}` runs as soon as the file is imported, so grading ran it too "
+    "(is `if __name__ == \"__main__\":` missing above it?). It failed at {inner}"
+)
+
+
+def called_at_import(path: Path, tb: TracebackType | None) -> str | None:
+    """For an error raised inside a function that the file calls at module level (an unguarded main()),
+    the line of that call, with where it failed: the call is the line to change, not the innermost one."""
+    mine = [frame for frame in traceback.extract_tb(tb) if Path(frame.filename).resolve() == path.resolve()]
+    if len(mine) < 2 or mine[0].name != "<module>":
+        return None
+    call, inner = mine[0], mine[-1]
+    return UNGUARDED.format(line=call.lineno, call=(call.line or "").strip(), inner=f"line {inner.lineno}, in {inner.name}")
 
 
 def describe(error: BaseException) -> str:

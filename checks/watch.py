@@ -1,0 +1,202 @@
+"""`python -m checks watch`: grade the project again on every save, and show what changed.
+
+Each grading is a `pytest` run in a process of its own, in a session of its own: a student file
+that hangs, crashes or calls os._exit() ends that run (pytest's own time limits apply), never the
+watcher, and Ctrl-C reaches only the watcher, which then stops the run it started.
+
+Every save grades every item. Student code reaches every item (fetch_one is under nearly all of
+them, and code at module level runs before any), so no smaller set of items would be sound. What
+keeps it quick instead: the previous scorecard stays on screen while the next run works, a save
+made while a run is going stops that run and starts one on the newest text, and changes are
+grouped over a short window so one editor save (often two or three writes) is graded once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import watchfiles
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PROJECT_HELP = "the file to grade on every save (default: starter/project.py)"
+HINTS_HELP = "show the hint of every failing item, not only the next one's (pytest --hints)"
+STEP_HELP = "milliseconds without another change before a save is graded (default 50)"
+RUN_LIMIT = 600.0
+"""Seconds one grading may take before the watcher stops it: well past pytest's own budget (240 s)."""
+
+CLEAR = "\x1b[H\x1b[2J\x1b[3J"
+WATCHING = "Watching {project} (and ANSWERS.md and .py files beside it). Save to re-grade; Ctrl-C to stop."
+GRADING = "Grading {project} ..."
+REGRADING = "\nSaved: re-grading {project} ... (the scorecard above is from the previous save)"
+GRADED = "Graded at {clock} in {seconds:.1f} s{after}."
+AFTER_SAVE = ", started {delay:.2f} s after the save"
+ENDED = "The grader ended with exit code {code} and no scorecard: {last}"
+STOPPED = "Stopped watching {project}."
+
+
+def relevant(project: Path):
+    """The changes worth a grade: the graded file, ANSWERS.md, and helper modules beside them.
+
+    Not the progress file the grader itself writes there (that would re-grade forever), nor caches.
+    """
+    folder = project.parent.resolve()
+
+    def keep(change: watchfiles.Change, path: str) -> bool:
+        changed = Path(path)
+        return changed.parent.resolve() == folder and (changed.suffix == ".py" or changed.name == "ANSWERS.md")
+
+    return keep
+
+
+def _watch(project: Path, changes: queue.Queue, stop: threading.Event, step: int) -> None:
+    """Feed change sets to `changes` until `stop` is set (runs on a thread of its own)."""
+    try:
+        for found in watchfiles.watch(
+            project.parent, watch_filter=relevant(project), step=step, debounce=400, recursive=False,
+            stop_event=stop, raise_interrupt=False, rust_timeout=200, yield_on_timeout=False,
+        ):
+            changes.put(found)
+    except Exception as error:  # noqa: BLE001 - the folder went away, the watch limit was hit: say so and stop
+        changes.put(error)
+
+
+class Grader:
+    """One pytest run at a time, in its own session; stopped whole if a newer save or Ctrl-C comes first."""
+
+    def __init__(self, project: Path, extra: list[str]) -> None:
+        self.project, self.extra = project, extra
+        self.process: subprocess.Popen | None = None
+        self.output = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")
+        self.started = 0.0
+
+    def command(self) -> list[str]:
+        color = ["--color=yes"] if sys.stdout.isatty() else []
+        return [
+            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--project={self.project}",
+            "--progress=on", *color, *self.extra,
+        ]
+
+    def start(self) -> None:
+        self.stop()
+        self.output.seek(0)
+        self.output.truncate()
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            self.command(), cwd=ROOT, stdout=self.output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in the terminal reaches the watcher only; it ends this run itself
+        )
+
+    def finished(self) -> bool:
+        if self.process is None:
+            return False
+        if self.process.poll() is None and time.monotonic() - self.started > RUN_LIMIT:
+            self.stop()
+            return False
+        return self.process.poll() is not None
+
+    def result(self) -> tuple[int, str]:
+        assert self.process is not None
+        self.output.seek(0)
+        return self.process.returncode, self.output.read()
+
+    def stop(self) -> None:
+        """End the run and anything it started (its whole process group)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            self.process.kill()
+        self.process.wait()
+
+
+def _shown(project: Path) -> str:
+    try:
+        return str(project.relative_to(Path.cwd()))
+    except ValueError:
+        return str(project)
+
+
+def _saved_at(project: Path, changes: set) -> float | None:
+    """When the newest change was written, by the files' own clock: the reaction time is measured from it."""
+    times = []
+    for _, path in changes:
+        try:
+            times.append(os.stat(path).st_mtime)
+        except OSError:
+            pass
+    return max(times) if times else None
+
+
+def _screen(project: Path, code: int, output: str, seconds: float, saved: float | None) -> str:
+    after = AFTER_SAVE.format(delay=max(0.0, saved)) if saved is not None else ""
+    lines = [WATCHING.format(project=_shown(project)), GRADED.format(
+        clock=time.strftime("%H:%M:%S"), seconds=seconds, after=after), ""]
+    text = output.rstrip()
+    if "Scorecard" not in text:
+        last = (text.splitlines() or ["(no output)"])[-1]
+        lines += [text, "", ENDED.format(code=code, last=last)]
+    else:
+        lines.append(text)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    cli = argparse.ArgumentParser(prog="python -m checks watch", description=__doc__.splitlines()[0])
+    cli.add_argument("--project", type=Path, default=ROOT / "starter" / "project.py", help=PROJECT_HELP)
+    cli.add_argument("--hints", action="store_true", help=HINTS_HELP)
+    cli.add_argument("--step", type=int, default=50, help=STEP_HELP)
+    args = cli.parse_args(argv)
+    project = args.project.resolve()
+    if not project.parent.is_dir():
+        cli.error(f"{args.project}: its folder does not exist")
+    if args.step < 1:
+        cli.error("--step takes a whole number of milliseconds from 1")
+    clear = CLEAR if sys.stdout.isatty() else "\n" + "=" * 72 + "\n"
+
+    changes: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch, args=(project, changes, stop, args.step), name="watch", daemon=True)
+    grader = Grader(project, ["--hints"] if args.hints else [])
+    saved: float | None = None
+    try:
+        watcher.start()
+        print(clear + WATCHING.format(project=_shown(project)) + "\n" + GRADING.format(project=_shown(project)), flush=True)
+        grader.start()
+        while True:
+            try:
+                found = changes.get(timeout=0.05)
+            except queue.Empty:
+                found = None
+            if isinstance(found, Exception):
+                print(f"\nStopped watching: {found}", flush=True)
+                return 1
+            if found:
+                written = _saved_at(project, found)
+                saved = time.time() - written if written is not None else None
+                grader.start()  # a newer save wins over a run still going
+                print(REGRADING.format(project=_shown(project)), flush=True)
+                continue
+            if grader.finished():
+                code, output = grader.result()
+                print(clear + _screen(project, code, output, time.monotonic() - grader.started, saved), flush=True)
+                grader.process = None
+                saved = None
+    except KeyboardInterrupt:
+        grader.stop()
+        print("\n" + STOPPED.format(project=_shown(project)), flush=True)
+        return 0
+    finally:
+        stop.set()
+        watcher.join(timeout=2)
+        grader.output.close()

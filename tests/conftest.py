@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import scenario_patches
+
 pytest_plugins = ["pytester", "tests.stress_plugin"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +43,20 @@ def bytecode_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("pycache")
     folder.chmod(0o755)
     return folder
+
+
+@pytest.fixture(scope="session")
+def scenario_file(tmp_path_factory: pytest.TempPathFactory):
+    """A known-bad scenario's file (the reference with its change.patch), written once per session outside the repo."""
+    folder = tmp_path_factory.mktemp("scenarios")
+    written: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in written:
+            written[name] = scenario_patches.materialise(name, folder)
+        return written[name]
+
+    return get
 
 
 @pytest.fixture

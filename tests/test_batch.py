@@ -34,14 +34,14 @@ MISBEHAVING = {
 
 
 @pytest.fixture(scope="module")
-def graded_class(tmp_path_factory):
+def graded_class(tmp_path_factory, scenario_file):
     """A class of six: a correct solution in a folder, a known-bad file, a syntax error and three that misbehave."""
     folder = tmp_path_factory.mktemp("class")
     (folder / "alice").mkdir()
     shutil.copy(ROOT / "solutions" / "project.py", folder / "alice" / "project.py")
     shutil.copy(ROOT / "solutions" / "ANSWERS.md", folder / "alice" / "ANSWERS.md")
-    shutil.copy(ROOT / "tests" / "scenarios" / "limited_in_batches" / "project.py", folder / "bob.py")
-    shutil.copy(ROOT / "tests" / "scenarios" / "syntax_error" / "project.py", folder / "carol.py")
+    shutil.copy(scenario_file("limited_in_batches"), folder / "bob.py")
+    shutil.copy(scenario_file("syntax_error"), folder / "carol.py")
     for name, text in MISBEHAVING.items():
         (folder / name).write_text(text)
     before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
@@ -66,7 +66,7 @@ def test_each_submission_gets_its_own_row_and_the_good_one_full_marks(graded_cla
 def test_misbehaving_submissions_are_reported_as_such(graded_class) -> None:
     _, _, results, _ = graded_class
     # Whether the grader process or only its worker dies depends on --official (being built): either way, said.
-    assert "line 23: SyntaxError" in results["carol"].note
+    assert "line 25: SyntaxError" in results["carol"].note
     assert "exit" in results["exits_itself"].note
     assert "did not finish" in results["sleeps_forever"].note or "time limit" in results["sleeps_forever"].note
     memory = results["eats_memory"].note

@@ -12,13 +12,8 @@ import pytest
 from checks.batch import grade_one
 from tests.conftest import ROOT
 
-FILES = {
-    "reference": ROOT / "solutions" / "project.py",
-    **{
-        name: ROOT / "tests" / "scenarios" / name / "project.py"
-        for name in ("limited_in_batches", "safe_batch_one_at_a_time", "limited_refills_one_per_wake_up")
-    },
-}
+KNOWN_BAD = ("limited_in_batches", "safe_batch_one_at_a_time", "limited_refills_one_per_wake_up")
+"""Scenarios graded beside the reference (tests/scenarios/NAME: the reference with NAME's change.patch)."""
 SPINNERS = 4
 """Busy processes on this 2-core machine while the files are graded: twice as many as there are cores."""
 BUSY = "while True: pass"
@@ -38,11 +33,13 @@ def both_cores_busy():
 
 @pytest.mark.stress
 @pytest.mark.timeout(0)  # many gradings in a row; each child has its own time limit
-def test_verdicts_do_not_change_under_load(both_cores_busy, tmp_path, pytestconfig) -> None:
+def test_verdicts_do_not_change_under_load(both_cores_busy, scenario_file, tmp_path, pytestconfig) -> None:
     runs = pytestconfig.getoption("stress_runs")
     differing = []
-    for name, path in FILES.items():
-        golden = set(json.loads((path.parent / "expected.json").read_text())["failed"]) if name != "reference" else set()
+    files = {"reference": ROOT / "solutions" / "project.py", **{name: scenario_file(name) for name in KNOWN_BAD}}
+    for name, path in files.items():
+        expected = ROOT / "tests" / "scenarios" / name / "expected.json"
+        golden = set(json.loads(expected.read_text())["failed"]) if name != "reference" else set()
         seen = Counter()
         for attempt in range(runs):
             graded = grade_one(f"{name}-{attempt}", path, tmp_path, time_limit=180)  # official, sandboxed where possible

@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from tests import scenario_patches
 from tests.conftest import GRADED_IDS, ROOT
 
 # A grading under load can outlast the 15 s that pytest.ini gives one check.
 pytestmark = pytest.mark.timeout(300)
 
 SOLUTIONS = [ROOT / "solutions" / "project.py", *sorted((ROOT / "solutions" / "alternatives").glob("*.py"))]
-SCENARIOS = sorted(p for p in (ROOT / "tests" / "scenarios").iterdir() if (p / "expected.json").is_file())
+# Each known-bad file is the reference with the change in its folder's change.patch (tests/scenario_patches.py).
+SCENARIOS = [ROOT / "tests" / "scenarios" / name for name in scenario_patches.names()]
 
 MODES = {"in-process": (), "official": ("--official",)}
 
@@ -63,9 +65,9 @@ def test_starter_passes_base_and_fails_every_other_item_with_its_todo(grade, mod
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
-def test_known_bad_file_fails_exactly_its_items(grade, scenario: Path, mode: str) -> None:
+def test_known_bad_file_fails_exactly_its_items(grade, scenario_file, scenario: Path, mode: str) -> None:
     expected = json.loads((scenario / "expected.json").read_text())
-    graded = grade(scenario / "project.py", *MODES[mode], *expected.get("args", []))
+    graded = grade(scenario_file(scenario.name), *MODES[mode], *expected.get("args", []))
     _remember(scenario.name, graded, mode)
     assert not graded.report.get("grader_errors"), graded.report["grader_errors"]
     assert graded.failed() == set(expected["failed"]), (
@@ -99,13 +101,12 @@ ORDER_SENSITIVE = ["main_grows_post_ids", "manual_session_kept_between_calls"]
 
 @pytest.mark.parametrize("order", ["reverse", "shuffle:7"])
 @pytest.mark.parametrize("name", ["reference", *ORDER_SENSITIVE])
-def test_verdicts_do_not_depend_on_the_order_of_the_checks(grade, name: str, order: str) -> None:
+def test_verdicts_do_not_depend_on_the_order_of_the_checks(grade, scenario_file, name: str, order: str) -> None:
     """In-process, each check imports the graded file afresh: what one check's calls left in the module
     (a list grown in place, a session kept) cannot change another's verdict, in any order."""
-    project = {"reference": ROOT / "solutions" / "project.py", "starter": ROOT / "starter" / "project.py"}.get(
-        name, ROOT / "tests" / "scenarios" / name / "project.py"
-    )
-    args = json.loads((project.parent / "expected.json").read_text()).get("args", []) if name in ORDER_SENSITIVE else []
+    files = {"reference": ROOT / "solutions" / "project.py", "starter": ROOT / "starter" / "project.py"}
+    project = files[name] if name in files else scenario_file(name)
+    args = [] if name in files else json.loads((ROOT / "tests" / "scenarios" / name / "expected.json").read_text()).get("args", [])
     graded = grade(project, f"--check-order={order}", *args)
     in_file_order = grade(project, *args)
     assert {i["id"]: i["status"] for i in graded.report["items"]} == {

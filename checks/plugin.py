@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from pathlib import Path
 from types import ModuleType
@@ -12,7 +13,7 @@ import pytest
 
 from checks import catalogue
 from checks.engine import loader
-from checks.reports import exports
+from checks.reports import exports, progress, timeline
 from checks.reports import scorecard as reports
 from checks.engine.guard import Guard
 from checks.engine.harness import ESCAPED, TIMED_OUT, Verdict
@@ -39,6 +40,10 @@ OFFICIAL_HELP = (
 REQUIRE_SANDBOX_HELP = "with --official: refuse to grade when the sandbox cannot be had, instead of grading without it"
 BUDGET_HELP = "seconds a whole grading run may take before the remaining checks are reported as not run (default 240)"
 NOT_IMPORTED = "{path} could not be imported, so this check could not run: {why}"
+DESELECTED = "deselected: -k, -m or a node id left this check out of the run"
+SKIPPED_BY_CODE = "skipped: the code under test called pytest.skip() while this check ran ({why})"
+RUN_STOPPED = "grader error: the run stopped before this check, because the grader could not load one of its check modules"
+MODULE_NOT_LOADED = "grader error: the grader could not load {module}, which holds this check (not a verdict on your code)"
 
 project_path_key = pytest.StashKey[Path]()
 project_key = pytest.StashKey["ModuleType | loader.LoadFailure"]()
@@ -61,6 +66,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--check-order", metavar="ORDER", default="file", help=ORDER_HELP)
     group.addoption("--require-sandbox", action="store_true", default=False, help=REQUIRE_SANDBOX_HELP)
     group.addoption("--grade-budget", metavar="SECONDS", type=float, default=None, help=BUDGET_HELP)
+    group.addoption("--hints", action="store_true", default=False, help=HINTS_HELP)
+    group.addoption("--progress", choices=("auto", "on", "off"), default="auto", help=PROGRESS_HELP)
+    group.addoption("--timeline", metavar="DIR", default=None, help=TIMELINE_HELP)
     parser.addini("project", PROJECT_HELP, default=DEFAULT_PROJECT)
     parser.addini("grade_budget", BUDGET_HELP, default="240")
 
@@ -261,6 +269,27 @@ class _CollectionWatch:
         if report.failed and CHECKS_DIR in Path(report.fspath).resolve().parents:
             text = str(report.longrepr).strip().splitlines()
             self.grade.grader_errors.append(f"{report.nodeid}: " + " | ".join(text[-3:]))
+            for item_id in _items_named_in(Path(report.fspath)):
+                message = MODULE_NOT_LOADED.format(module=report.nodeid)
+                self.grade.add(CheckResult(report.nodeid, item_id, Outcome.NOT_RUN, message))
+
+
+def _items_named_in(module: Path) -> list[str]:
+    """The catalogue ids a check module marks, read from its text: it could not be imported to ask it."""
+    try:
+        text = module.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    named = re.findall(r"""mark\.item\(\s*["']([\w-]+)["']""", text)
+    return [item_id for item_id in dict.fromkeys(named) if item_id in catalogue.BY_ID]
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    """A check left out by -k or -m still belongs to its item: recorded as not run, so the item cannot pass."""
+    for node in items:
+        item_id = graded_item(node)
+        if item_id is not None:
+            node.config.stash[grade_key].add(CheckResult(node.name, item_id, Outcome.NOT_RUN, DESELECTED))
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -275,6 +304,8 @@ def pytest_runtest_protocol(item: pytest.Item) -> None:
         check = CheckResult(name=item.name, item_id=item_id, outcome=Outcome.ERROR, message="did not finish")
         item.config.stash[checks_key][item.nodeid] = check
         item.config.stash[grade_key].add(check)
+        # JUnit XML carries these as <properties> of the test case (pytest's record_property).
+        item.user_properties += [("item", item_id), ("points", catalogue.item(item_id).points)]
 
 
 def _budget(config: pytest.Config) -> float:
@@ -338,6 +369,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             message = TIMED_OUT.format(name=name, seconds=_timeout_of(item))
             report.longrepr = (harness.explain(message) if harness else message) + hint
     _record(item.config.stash[checks_key][item.nodeid], report)
+    _keep_requests(item, item_id, report)
     return report
 
 
@@ -374,6 +406,8 @@ def _record(check: CheckResult, report: pytest.TestReport) -> None:
     if report.when == "teardown" and check.outcome is not Outcome.PASSED:
         return  # the call's own failure says more than its teardown's
     check.outcome, check.message = outcome, _message(report)
+    if outcome is Outcome.SKIPPED and catalogue.item(check.item_id).graded:
+        check.message = SKIPPED_BY_CODE.format(why=check.message or "no reason given")
 
 
 def _message(report: pytest.TestReport) -> str:
@@ -389,15 +423,23 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     """Write every requested report, even when checks crashed or the run was cut short."""
     config = session.config
     grade = config.stash[grade_key]
+    if grade.grader_errors:  # pytest stops before any check when a check module cannot be loaded
+        for result in grade.items:
+            if not result.checks:
+                grade.add(CheckResult("collection", result.item.id, Outcome.NOT_RUN, RUN_STOPPED))
     here = Path(config.invocation_params.dir)
     if config.getoption("grade_json"):
         reports.write_json(grade, here / config.getoption("grade_json"))
     if config.getoption("gradescope"):
-        exports.write_gradescope(grade, here / config.getoption("gradescope"))
+        spent = time.monotonic() - config.stash[started_key]
+        exports.write_gradescope(grade, here / config.getoption("gradescope"), execution_time=spent)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary and _graded_anything(grade):
         with open(summary, "a", encoding="utf-8") as out:
             out.write(exports.github_summary(grade))
+            out.write(_requests_markdown(config))
+    _write_timeline(config, here)
+    _remember_progress(config, grade)
 
 
 def _graded_anything(grade: Grade) -> bool:
@@ -409,9 +451,61 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     if not _graded_anything(grade):
         return
     terminalreporter.section("Scorecard", sep="=", bold=True)
-    for line in reports.scorecard(grade):
+    for line in reports.scorecard(grade, config.stash.get(progress_key, None), all_hints=config.getoption("hints")):
         terminalreporter.write_line(line)
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        path = config.stash[project_path_key]
-        for command in exports.github_annotations(grade, path, _shown(path)):
+        for command in exports.github_annotations(grade, config.stash[project_path_key]):
             terminalreporter.write_line(command)
+
+
+# --- the student's loop: progress between runs, and the requests each check made -----------------
+
+HINTS_HELP = "show the hint of every failing item under it, not only the next item's"
+PROGRESS_HELP = (
+    "remember each item's result in .grader-progress.json beside the graded file, to say what changed "
+    "since the last run: 'auto' (default) only in a self-grading run that writes no report for machines "
+    "(--grade-json, --gradescope), 'on', or 'off'; never with --official"
+)
+TIMELINE_HELP = "write the requests every check made, as bars on a time axis, to DIR/timeline.html and DIR/timeline.md"
+progress_key = pytest.StashKey[progress.Progress]()
+requests_key = pytest.StashKey[list]()
+
+
+def _keep_requests(item: pytest.Item, item_id: str, report: pytest.TestReport) -> None:
+    """What the check's stand-in recorded, once its call is over: the pictures are drawn at the end."""
+    if report.when != "call":
+        return
+    harness = item.funcargs.get("harness") or item.funcargs.get("live")
+    spans = tuple(getattr(getattr(harness, "probe", None), "spans", ()))
+    kept = item.config.stash.setdefault(requests_key, [])
+    kept.append(timeline.CheckRequests(item_id, item.name, report.failed, spans))
+
+
+def _requests_markdown(config: pytest.Config) -> str:
+    """One Mermaid chart per item for the step summary; failing items' charts unfolded."""
+    chosen = timeline.one_per_item(config.stash.get(requests_key, []))
+    pictures = [record.picture() for record in chosen]
+    return timeline.markdown(pictures, open_titles=[p.title for p, r in zip(pictures, chosen) if r.failed])
+
+
+def _write_timeline(config: pytest.Config, here: Path) -> None:
+    folder = config.getoption("timeline")
+    if not folder:
+        return
+    records = config.stash.get(requests_key, [])
+    out = here / folder
+    out.mkdir(parents=True, exist_ok=True)
+    intro = f"Every request each check made while grading {_shown(config.stash[project_path_key])}."
+    (out / "timeline.html").write_text(timeline.html_page(timeline.every_check(records), intro=intro), encoding="utf-8")
+    (out / "timeline.md").write_text(_requests_markdown(config), encoding="utf-8")
+
+
+def _remember_progress(config: pytest.Config, grade: Grade) -> None:
+    """Only for a person grading their own file: never beside a file graded officially or for a machine."""
+    wanted = config.getoption("progress")
+    machine = config.getoption("grade_json") or config.getoption("gradescope")
+    if wanted == "off" or official(config) is not None or (wanted == "auto" and machine):
+        return
+    if grade.load_error is None and not grade.grader_errors and any(r.status in ("passed", "failed") for r in grade.items):
+        config.stash[progress_key] = progress.update(grade, config.stash[project_path_key])
+

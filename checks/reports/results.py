@@ -7,12 +7,31 @@ from enum import Enum
 
 from checks.catalogue import ITEMS, Item
 
+MESSAGE_CAP = 4000
+"""Characters of one message kept in a report: a student file that prints megabytes stays small."""
+CUT = "\n[... {count} more characters cut]"
+
+NO_CHECK_RAN = "no check of this item was part of this run"
+"""Why an item with no check at all did not run (a path or a node id chose other checks)."""
+
 
 class Outcome(str, Enum):
     PASSED = "passed"
     FAILED = "failed"  # the check ran and the student's code fell short
     ERROR = "error"  # the check could not run (e.g. the file does not import)
-    SKIPPED = "skipped"
+    SKIPPED = "skipped"  # pytest.skip() was called while it ran
+    NOT_RUN = "not_run"  # never started: deselected, or its check module could not be loaded
+
+
+NOT_RUN_OUTCOMES = (Outcome.SKIPPED, Outcome.NOT_RUN)
+
+
+def capped(text: str, cap: int = MESSAGE_CAP) -> str:
+    """text, or its first characters and a line saying how much was cut: a cut is never silent."""
+    if len(text) <= cap:
+        return text
+    keep = max(cap - len(CUT.format(count=len(text))), 0)
+    return text[:keep] + CUT.format(count=len(text) - keep)
 
 
 @dataclass
@@ -30,12 +49,35 @@ class ItemResult:
 
     @property
     def status(self) -> str:
-        """passed only if every check passed; ungraded for explain, and for an item none of whose checks ran."""
-        if not self.item.graded or not self.checks:
+        """passed, failed, not_run or ungraded (explain). An item passes only when every one of its checks
+        ran and passed: one that was deselected, skipped or never loaded makes it not_run, never passed."""
+        if not self.item.graded:
             return "ungraded"
-        if all(c.outcome is Outcome.PASSED for c in self.checks):
-            return "passed"
-        return "failed"
+        if not self.checks:
+            return "not_run"
+        if any(c.outcome in (Outcome.FAILED, Outcome.ERROR) for c in self.checks):
+            return "failed"
+        if any(c.outcome in NOT_RUN_OUTCOMES for c in self.checks):
+            return "not_run"
+        return "passed"
+
+    @property
+    def legacy_status(self) -> str:
+        """The JSON report's `status`, as readers older than not_run know it: passed, failed or ungraded."""
+        return "ungraded" if self.status == "not_run" else self.status
+
+    @property
+    def reason(self) -> str:
+        """For a not_run item: why, in words (the first check that did not run says it)."""
+        if self.status != "not_run":
+            return ""
+        first = next((c for c in self.checks if c.outcome in NOT_RUN_OUTCOMES), None)
+        return (first.message or first.outcome.value) if first else NO_CHECK_RAN
+
+    @property
+    def ran(self) -> list[CheckResult]:
+        """The checks that ran to a verdict (passed, failed or error)."""
+        return [c for c in self.checks if c.outcome not in NOT_RUN_OUTCOMES]
 
     @property
     def score(self) -> int:
@@ -85,7 +127,10 @@ class Grade:
         return next((r for r in self.items if r.status == "failed"), None)
 
     def to_json(self) -> dict:
+        """The --grade-json report. `status` keeps its three old values; `state` adds not_run, with a `reason`."""
         extra = {"grader_errors": self.grader_errors} if self.grader_errors else {}
+        if self.load_error:
+            extra["load_error"] = self.load_error
         return {
             **extra,
             "project": self.project,
@@ -95,7 +140,9 @@ class Grade:
                 {
                     "id": r.item.id,
                     "title": r.item.title,
-                    "status": r.status,
+                    "status": r.legacy_status,
+                    "state": r.status,
+                    **({"reason": r.reason} if r.status == "not_run" else {}),
                     "score": r.score,
                     "max_score": r.item.points,
                     "checks": [
@@ -105,3 +152,20 @@ class Grade:
                 for r in self.items
             ],
         }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Grade:
+        """A Grade rebuilt from a report that checks.batch.validated() accepted: statuses and scores come
+        again from the check outcomes, never from what the report says of them."""
+        found = {entry["id"]: entry for entry in data["items"]}
+        items = []
+        for item in ITEMS:
+            checks = found.get(item.id, {}).get("checks", [])
+            items.append(ItemResult(item, [CheckResult(c["name"], item.id, Outcome(c["outcome"]), c["message"]) for c in checks]))
+        load_error = data.get("load_error")
+        return cls(
+            project=str(data.get("project", "")),
+            items=items,
+            load_error=capped(load_error) if isinstance(load_error, str) and load_error else None,
+            grader_errors=[str(error) for error in data.get("grader_errors", [])],
+        )

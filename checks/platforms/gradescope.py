@@ -1,0 +1,116 @@
+"""Gradescope: `build` makes autograder.zip (setup.sh, run_autograder, the grader), `run` is what run_autograder runs.
+
+    python -m checks.platforms.gradescope build out/autograder.zip [--visibility V] [--item-visibility ID=V ...]
+
+Gradescope unpacks the zip into /autograder/source, runs setup.sh once, then run_autograder for each
+submission (as root, with the submission in /autograder/submission). AUTOGRADER_ROOT moves /autograder
+(the self-tests lay one out in a temporary folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from checks.catalogue import BY_ID
+from checks.platforms import common
+from checks.reports import exports
+
+TEMPLATES = Path(__file__).parent / "templates" / "gradescope"
+CONFIG = "gradescope.json"
+"""Settings chosen at build time, read by run from the source folder."""
+TIME_LIMIT = 480.0
+"""Seconds one grading may take: under Gradescope's default autograder timeout (10 minutes), so the
+runner, not the platform, stops a grading that hangs and still writes its result."""
+EXECUTABLE = 0o100755 << 16
+
+VISIBILITY_HELP = f"when students see each item's result: {', '.join(exports.VISIBILITIES)} (default visible)"
+ITEM_VISIBILITY_HELP = "one item's visibility, e.g. fix-3=after_due_date (repeat for more items)"
+TIME_LIMIT_HELP = f"seconds one grading may take before it is stopped and reported as such (default {TIME_LIMIT:g})"
+
+
+def root() -> Path:
+    return Path(os.environ.get("AUTOGRADER_ROOT", "/autograder"))
+
+
+def build(target: Path, settings: dict) -> Path:
+    """Write autograder.zip: setup.sh and run_autograder at its root, beside the grader and its settings."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as staging:
+        folder = Path(staging)
+        common.copy_grader(folder)
+        (folder / CONFIG).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name in ("setup.sh", "run_autograder"):
+                info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+                info.external_attr = EXECUTABLE
+                archive.writestr(info, (TEMPLATES / name).read_bytes(), zipfile.ZIP_DEFLATED)
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(folder).as_posix())
+    return target
+
+
+def run() -> int:
+    """Grade /autograder/submission into /autograder/results/results.json, whatever happens on the way."""
+    common.on_sigterm_exit()
+    here = root()
+    results = here / "results" / "results.json"
+    settings = _settings()
+    graded = common.not_graded("project.py", common.DID_NOT_FINISH.format(why="the runner was stopped"))
+    try:
+        graded = common.grade_submission(here / "submission", float(settings.get("time_limit", TIME_LIMIT)))
+    finally:
+        exports.write_gradescope(
+            graded.grade, results, execution_time=graded.seconds, notes=graded.notes,
+            visibility=settings.get("visibility", {}), default_visibility=settings.get("default_visibility", "visible"),
+        )
+    print(f"{graded.grade.project}: {graded.grade.score} / {graded.grade.max_score} in {graded.seconds:.1f} s")
+    return 0
+
+
+def _settings() -> dict:
+    try:
+        return json.loads((common.ROOT / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _visibility(value: str) -> str:
+    if value not in exports.VISIBILITIES:
+        raise argparse.ArgumentTypeError(f"{value!r} is not one of {', '.join(exports.VISIBILITIES)}")
+    return value
+
+
+def _item_visibility(value: str) -> tuple[str, str]:
+    item_id, _, visibility = value.partition("=")
+    if item_id not in BY_ID:
+        raise argparse.ArgumentTypeError(f"{item_id!r} is not an item id ({', '.join(BY_ID)})")
+    return item_id, _visibility(visibility)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m checks.platforms.gradescope", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    making = commands.add_parser("build", help="write autograder.zip")
+    making.add_argument("target", type=Path, help="where to write the zip, e.g. out/autograder.zip")
+    making.add_argument("--visibility", type=_visibility, default="visible", help=VISIBILITY_HELP)
+    making.add_argument("--item-visibility", type=_item_visibility, action="append", default=[], help=ITEM_VISIBILITY_HELP)
+    making.add_argument("--time-limit", type=float, default=TIME_LIMIT, help=TIME_LIMIT_HELP)
+    commands.add_parser("run", help="grade /autograder/submission (what run_autograder does)")
+    options = parser.parse_args(argv)
+    if options.command == "run":
+        return run()
+    settings = {"default_visibility": options.visibility, "visibility": dict(options.item_visibility),
+                "time_limit": options.time_limit}
+    print(f"Wrote {build(options.target, settings)}: upload it as the autograder (Ubuntu 22.04 or 24.04 base image).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

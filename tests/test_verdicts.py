@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests import scenario_patches
+from tests.properties import unproven
 from tests.conftest import GRADED_IDS, ROOT
 
 # A grading under load can outlast the 15 s that pytest.ini gives one check.
@@ -86,6 +87,13 @@ def test_every_check_is_failed_by_some_known_bad_file() -> None:
         pytest.skip("needs the starter and every scenario graded in this run")
     never_failed = sorted(ALL_CHECKS - {"test_answers_are_written"} - set().union(*FAILED_CHECKS.values()))
     assert not never_failed, f"no known-bad file fails these checks: {never_failed}"
+
+
+def test_every_varied_property_is_failed_by_its_known_bad_files() -> None:
+    """Each property in tests/properties.py: its known-bad files failed one of the checks that vary it."""
+    if set(FAILED_CHECKS) != {"starter", *(p.name for p in SCENARIOS)}:
+        pytest.skip("needs the starter and every scenario graded in this run")
+    assert not unproven(FAILED_CHECKS), unproven(FAILED_CHECKS)
 
 
 def test_a_run_over_its_budget_reports_the_checks_left_as_not_run(grade) -> None:

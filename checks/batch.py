@@ -5,7 +5,8 @@ ANSWERS.md comes along). One that hangs, kills its own process or exhausts memor
 says so; it cannot touch another submission's copy, the others' grades or the instructor's files.
 Each grader runs with `--official` (student code in a worker process, sandboxed where the machine
 allows), and the parent trusts nothing a grader writes: it checks each report against the catalogue
-and recomputes every score from the checks' outcomes.
+and recomputes every score from the checks' outcomes. `--shard K/N` grades one machine's share of a class
+that several machines grade at once; `python -m checks.merge` joins their gradebooks.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import stat
@@ -32,6 +35,7 @@ from pathlib import Path
 
 from checks.catalogue import BY_ID, ITEMS
 from checks.engine import sandbox
+from checks.fingerprint import fingerprint
 from checks.reports.results import CheckResult, Grade, ItemResult, Outcome
 from checks.reports.scorecard import MESSAGE_CAP
 
@@ -53,6 +57,14 @@ IN_PROCESS_HELP = (
     "without --official, so nothing but the process boundary stands between it and the grade"
 )
 BOTH_MODES = "--in-process and --require-sandbox contradict each other: choose one"
+SHARD_HELP = (
+    "grade only shard K of N (K from 1 to N): the submissions whose name hashes to K, so a student added later "
+    "moves no one else; join the shards' --out folders with python -m checks.merge"
+)
+BAD_SHARD = "--shard takes K/N with whole numbers 1 <= K <= N, such as 2/3; got {text!r}"
+MANIFEST = "shard.json"
+"""Written beside the gradebook: which shard it is, the whole class's names in order, the items and the checks'
+fingerprint. python -m checks.merge reads it to refuse shards that do not belong together."""
 
 SANDBOX_ON = "Sandbox: on ({how})"
 SANDBOX_OFF = (
@@ -68,6 +80,7 @@ SANDBOX_REQUIRED = (
 )
 PROGRESS = "[{done}/{total}] {name:<24} {score}/{max_score}{note}  ({seconds:.1f} s)"
 SUMMARY = "Graded {count} submissions in {seconds:.0f} s ({rate:.1f} per minute) with --jobs {jobs}. Gradebook: {path}"
+SHARD_SUMMARY = "Shard {k}/{n}: {count} of the class's {total} submissions."
 
 STOPPED_AT_LIMIT = "stopped at the time limit of {seconds:g} s"
 OUT_OF_MEMORY = "ran out of memory (cap {mib} MiB)"
@@ -201,6 +214,38 @@ def _unique(name: str, taken: set[str]) -> str:
         candidate = f"{name}~{n}"
     taken.add(candidate)
     return candidate
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'K/N' as (K, N); ValueError with BAD_SHARD's words for anything else."""
+    match = re.fullmatch(r"([0-9]+)/([0-9]+)", text.strip())
+    if match is None or not 1 <= int(match[1]) <= int(match[2]):
+        raise ValueError(BAD_SHARD.format(text=text))
+    return int(match[1]), int(match[2])
+
+
+def shard_of(name: str, count: int) -> int:
+    """The shard (1 to count) a submission belongs to, from a hash of its name alone: never from its place in
+    the listing, so a student added or removed moves no other student to another machine."""
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") % count + 1
+
+
+def in_shard(submissions: list[tuple[str, Path]], shard: tuple[int, int]) -> list[tuple[str, Path]]:
+    """The submissions that shard (K, N) grades, in the listing's order."""
+    k, n = shard
+    return [(name, path) for name, path in submissions if shard_of(name, n) == k]
+
+
+def shard_manifest(submissions: list[tuple[str, Path]], shard: tuple[int, int]) -> dict:
+    """What a gradebook was graded from, for checks.merge: a shard is joined only with shards of the same class
+    list, the same items and the same checks."""
+    return {
+        "shard": list(shard),
+        "class": [name for name, _ in submissions],
+        "items": [{"id": item.id, "points": item.points, "graded": item.graded} for item in ITEMS],
+        "checks": fingerprint(),
+    }
 
 
 # -- Copying a submission without following links ------------------------------------------------------
@@ -436,7 +481,7 @@ def _mentions_memory_error(output: Path) -> bool:
 def _keep_log(source: Path, target: Path) -> None:
     with open(source, "rb") as full:
         data = full.read(LOG_CAP + 1)
-    _write_atomically(target, data[:LOG_CAP] + (LOG_CUT if len(data) > LOG_CAP else b""))
+    write_atomically(target, data[:LOG_CAP] + (LOG_CUT if len(data) > LOG_CAP else b""))
 
 
 def _graded(name: str, report: dict | None, ending: str, problem: str, seconds: float) -> Graded:
@@ -626,16 +671,16 @@ def write_gradebook(results: list[Graded], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     sheet = io.StringIO(newline="")
     csv.writer(sheet).writerows(gradebook_rows(results))
-    _write_atomically(out / "gradebook.csv", sheet.getvalue().encode("utf-8"))
+    write_atomically(out / "gradebook.csv", sheet.getvalue().encode("utf-8"))
     book = {
         r.name: {"note": r.note, "seconds": round(r.seconds, 2), "total": r.total, "explain": r.explain,
                  "report": r.report}
         for r in results
     }
-    _write_atomically(out / "gradebook.json", (json.dumps(book, indent=2) + "\n").encode("utf-8"))
+    write_atomically(out / "gradebook.json", (json.dumps(book, indent=2) + "\n").encode("utf-8"))
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
     """Write a temporary file beside path, then rename it over path: never half a file, and never through a
     link planted at path."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -652,9 +697,11 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 def grade_all(folder: Path, out: Path, jobs: int = 2, time_limit: float = 180, memory_mib: int = 4096,
               progress=None, *, official: bool = True, require_sandbox: bool = False,
-              grader: Sequence[str] | None = None) -> list[Graded]:
-    """Grade every submission in folder, jobs at a time, and write the gradebook once every grader has ended."""
-    submissions = find_submissions(folder, skip=out)
+              grader: Sequence[str] | None = None, shard: tuple[int, int] = (1, 1)) -> list[Graded]:
+    """Grade every submission in folder (or the shard's share of them), jobs at a time, and write the gradebook
+    and its manifest once every grader has ended."""
+    everyone = find_submissions(folder, skip=out)
+    submissions = in_shard(everyone, shard)
     results: dict[str, Graded] = {}
     running = _Running()
     options = dict(official=official, require_sandbox=require_sandbox, root=folder, grader=grader, running=running)
@@ -675,6 +722,8 @@ def grade_all(folder: Path, out: Path, jobs: int = 2, time_limit: float = 180, m
             raise
     ordered = [results[name] for name, _ in submissions]
     write_gradebook(ordered, out)
+    manifest = json.dumps(shard_manifest(everyone, shard), indent=2) + "\n"
+    write_atomically(out / MANIFEST, manifest.encode("utf-8"))
     return ordered
 
 
@@ -726,7 +775,12 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--memory", type=int, default=4096, metavar="MIB", help=MEMORY_HELP)
     cli.add_argument("--require-sandbox", action="store_true", help=REQUIRE_SANDBOX_HELP)
     cli.add_argument("--in-process", action="store_true", help=IN_PROCESS_HELP)
+    cli.add_argument("--shard", default="1/1", metavar="K/N", help=SHARD_HELP)
     args = cli.parse_args(argv)
+    try:
+        shard = parse_shard(args.shard)
+    except ValueError as error:
+        cli.error(str(error))
     if not args.submissions.is_dir():
         cli.error(f"{args.submissions}: not a folder")
     if args.jobs < 1 or args.time_limit <= 0 or args.memory < 256:
@@ -744,8 +798,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with _sigterm_stops_the_batch():
         results = grade_all(args.submissions, out, args.jobs, args.time_limit, args.memory, _print_progress,
-                            official=not args.in_process, require_sandbox=args.require_sandbox)
+                            official=not args.in_process, require_sandbox=args.require_sandbox, shard=shard)
     seconds = max(time.monotonic() - started, 0.001)
+    if shard != (1, 1):
+        total = len(find_submissions(args.submissions, skip=out))
+        print(SHARD_SUMMARY.format(k=shard[0], n=shard[1], count=len(results), total=total), flush=True)
     print(SUMMARY.format(count=len(results), seconds=seconds, rate=len(results) / (seconds / 60), jobs=args.jobs,
                          path=out / "gradebook.csv"), flush=True)
     return 0

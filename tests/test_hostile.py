@@ -665,7 +665,10 @@ def test_no_straggler_rewrote_the_gradebook(hostile_run: HostileRun) -> None:
 def test_class_folder_is_untouched_but_for_the_gradebook_and_logs(hostile_run: HostileRun) -> None:
     run = _graded(hostile_run)
     changed = sorted(p for p, digest in run.class_before.items() if run.class_after.get(p) != digest)
-    made = {"grades/gradebook.csv", "grades/gradebook.json", *(f"grades/logs/{name}.log" for name in run.names)}
+    made = {
+        *(f"grades/{name}" for name in ("gradebook.csv", "gradebook.json", "shard.json")),
+        *(f"grades/logs/{name}.log" for name in run.names),
+    }
     new = sorted(set(run.class_after) - set(run.class_before) - made)
     assert not changed, f"submission files changed or gone: {changed}"
     assert not new, f"files no one should have made: {new}"

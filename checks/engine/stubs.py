@@ -7,7 +7,6 @@ aioresponses, requests calls by responses, and both ask the same `FakeAPI` what 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import json
 import re
@@ -184,18 +183,52 @@ class SlowBodyResponse(StubResponse):
     """A stubbed response whose body arrives after its headers, as a slow server's would.
 
     A deadline that covers `session.get()` but not reading the body is only caught this way. The
-    time left of the request's ClientTimeout, if any, bounds the read, as aiohttp's would.
+    body itself is fed to the response's stream later (see `_send_body_later`), so every way of
+    reading it waits: json(), text(), read(), and response.content directly.
     """
 
-    async def read(self) -> bytes:
-        if self._body is None:
-            delay = float(self.headers.get(BODY_DELAY, 0))
-            left = self.headers.get(BODY_DEADLINE)
-            if left is not None and float(left) < delay:
-                await asyncio.sleep(float(left))
-                raise aiohttp.ServerTimeoutError("Timeout on reading data from socket")
-            await asyncio.sleep(delay)
-        return await super().read()
+
+class _OpenConnection:
+    """What a response's stream asks of its connection while it waits for the body: that it is open."""
+
+    connected = True
+
+    def pause_reading(self) -> None:
+        return None
+
+    def resume_reading(self) -> None:
+        return None
+
+
+def _send_body_later(response: Any, sending: set[asyncio.Task]) -> asyncio.Task | None:
+    """For a slow-body answer, swap in a stream that gets the body after its delay; the task that feeds it.
+
+    aioresponses fills the stream at once, on a stand-in loop; a real stream on this loop is fed
+    when the delay is over, or fails with aiohttp's ServerTimeoutError when what is left of the
+    request's ClientTimeout runs out first, as a slow server would make it.
+    """
+    if not isinstance(response, SlowBodyResponse) or BODY_DELAY not in response.headers:
+        return None
+    delay = float(response.headers[BODY_DELAY])
+    left = response.headers.get(BODY_DEADLINE)
+    body = response.content.read_nowait()
+    loop = asyncio.get_running_loop()
+    stream = aiohttp.StreamReader(_OpenConnection(), limit=2**16, loop=loop)
+    response.content, response._body = stream, None
+
+    async def send() -> None:
+        if left is not None and float(left) < delay:
+            await asyncio.sleep(float(left))
+            stream.set_exception(aiohttp.ServerTimeoutError("Timeout on reading data from socket"))
+            return
+        await asyncio.sleep(delay)
+        stream.feed_data(body)
+        stream.feed_eof()
+
+    task = loop.create_task(send())
+    sending.add(task)
+    task.add_done_callback(sending.discard)
+    return task
 
 
 def _caller_line() -> str:
@@ -243,20 +276,51 @@ class _SessionAwareAioresponses(aioresponses):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._slots: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+        self._sending: set[asyncio.Task] = set()
 
     async def _request_mock(self, orig_self: aiohttp.ClientSession, *args: Any, **kwargs: Any) -> Any:
+        """The stubbed answer, holding a connection slot until its body has been sent, as a real pool does."""
         token = _current_session.set(orig_self)
+        slot = self._slot(orig_self.connector)
         try:
-            async with self._slot(orig_self.connector):
-                return await super()._request_mock(orig_self, *args, **kwargs)
+            await slot.acquire()
+            try:
+                response = await super()._request_mock(orig_self, *args, **kwargs)
+                sending = _send_body_later(response, self._sending)
+            except BaseException:
+                slot.release()
+                raise
+            if sending is None:
+                slot.release()
+            else:
+                sending.add_done_callback(lambda _: slot.release())
+            return response
         finally:
             _current_session.reset(token)
+
+    def stop(self, *args: Any, **kwargs: Any) -> None:
+        for task in list(self._sending):  # bodies nobody waited for: a check is over
+            task.cancel()
+        super().stop(*args, **kwargs)
 
     def _slot(self, connector: Any) -> Any:
         """A semaphore sized like the connector's connection limit (every request here has one host)."""
         caps = [c for c in (getattr(connector, "limit", 0), getattr(connector, "limit_per_host", 0)) if c]
         if connector is None or not caps:
-            return contextlib.nullcontext()
+            return _NO_LIMIT
         if connector not in self._slots:
             self._slots[connector] = asyncio.Semaphore(min(caps))
         return self._slots[connector]
+
+
+class _NoLimit:
+    """A slot for a connector without a connection limit."""
+
+    async def acquire(self) -> None:
+        return None
+
+    def release(self) -> None:
+        return None
+
+
+_NO_LIMIT = _NoLimit()

@@ -169,4 +169,14 @@ if os.path.isabs(_HOSTILE_CLASS_DIR):
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10)
+    try:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 10)
+    except (requests.ConnectionError, aiohttp.ClientConnectionError) as error:
+        # One line, instead of a long chained traceback, when the API cannot be reached (e.g. offline).
+        from urllib.parse import urlsplit
+
+        sys.exit(
+            f"Could not reach {urlsplit(BASE_URL).hostname} ({type(error).__name__}). Offline? "
+            "`python -m checks run` runs this file against a local stand-in; "
+            "or set API_BASE_URL to a server you can reach."
+        )

@@ -34,3 +34,19 @@ def test_require_sandbox_refuses_without_official(pytester: pytest.Pytester) -> 
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--require-sandbox goes with --official" in result.stderr.str()
+
+
+def test_pytest_skip_in_student_code_is_a_failure_officially_not_a_dead_worker(grade, tmp_path: Path) -> None:
+    """Officially, student code may not opt out of a check: pytest.skip() there is just something it raised."""
+    dodger = tmp_path / "project.py"
+    dodger.write_text(
+        (ROOT / "solutions" / "project.py").read_text().replace(
+            '    """Fetch every post, never more than `max_concurrent` in flight at a time."""\n',
+            '    """Fetch every post, never more than `max_concurrent` in flight at a time."""\n'
+            '    import pytest\n\n    pytest.skip("not today")\n',
+        )
+    )
+    graded = grade(dodger, "--official", "-m", "not network", "-k", "limited_never")
+    assert graded.status("alter-2") == "failed"
+    assert "raised Skipped: not today" in graded.messages("alter-2")
+    assert "without answering" not in graded.messages("alter-2")

@@ -180,6 +180,8 @@ def _call(executor: Any, loop: asyncio.AbstractEventLoop, message: dict, session
             facts = executor.run_script([str(a) for a in message.get("argv", [])])
     except (KeyboardInterrupt, SystemExit) as error:  # raised in a task, it escapes the event loop itself
         facts, escaped = Facts(name), type(error).__name__
+    except BaseException as error:  # noqa: BLE001  e.g. pytest.skip() called by the student: a result, not an exit
+        facts = Facts(name, error=error, not_async=False if kind == "async" else None)
     where = lambda error: loader.location(path, error.__traceback__)  # noqa: E731
     return {
         "name": facts.name,

@@ -14,7 +14,7 @@ import pytest
 
 from checks.engine.gates import Together
 from checks.fakeapi import Behaviour
-from checks.engine.harness import Harness, short, timing
+from checks.engine.harness import Harness, Run, short, timing
 from checks.test_base import expect_main_output
 from checks.test_break import KEEP_TIMEOUTS, TIMEOUTS_KEPT
 from checks.test_fix import DEADLINE, DEADLINE_MARGIN, SLOW
@@ -31,6 +31,14 @@ async def wait_for_closed_connections(harness: Harness) -> int:
     while harness.api.open_connections() and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
     return harness.api.open_connections()
+
+
+async def manual_session_connections_left(live: Harness) -> tuple[Run, int]:
+    """fetch_async_manual_session(SIX), then the connections it left open, counted by the server; then tidied."""
+    run = await live.attempt("fetch_async_manual_session", SIX, tidy=False)
+    left = await wait_for_closed_connections(live)
+    await live.tidy_up()
+    return run, left
 
 
 @pytest.mark.item("base")
@@ -61,9 +69,7 @@ async def test_fetch_one_reuses_the_sessions_connection(live: Harness) -> None:
 @pytest.mark.item("break-1")
 async def test_manual_session_leaves_no_connection_open(live: Harness) -> None:
     live.api.settings.default = Behaviour(delay=0.02)
-    run = await live.attempt("fetch_async_manual_session", SIX, tidy=False)
-    left = await wait_for_closed_connections(live)
-    await live.tidy_up()
+    run, left = await manual_session_connections_left(live)
     live.expect(
         left == 0,
         f"After fetch_async_manual_session() returned, the server still had {left} connections open from it "
@@ -81,9 +87,7 @@ async def test_manual_session_closes_its_connections_when_a_request_fails(live: 
     connections stay open after close()."""
     live.api.settings.default = Behaviour(delay=0.02)
     live.api.settings.paths = {"/posts/3": Behaviour(delay=0.01, status=500)}
-    run = await live.attempt("fetch_async_manual_session", SIX, tidy=False)
-    left = await wait_for_closed_connections(live)
-    await live.tidy_up()
+    run, left = await manual_session_connections_left(live)
     live.expect(
         left == 0,
         f"fetch_async_manual_session() over real sockets, with post 3 answering HTTP 500"

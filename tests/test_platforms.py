@@ -34,6 +34,7 @@ pytestmark = pytest.mark.timeout(600)
 SCHEMAS = ROOT / "checks" / "reports" / "schemas"
 GRADESCOPE = json.loads((SCHEMAS / "gradescope-results.schema.json").read_text())
 PRAIRIELEARN = json.loads((SCHEMAS / "prairielearn-results.schema.json").read_text())
+GRADE_REPORT = json.loads((SCHEMAS / "grade-report.schema.json").read_text())
 FORGER = ROOT / "tests" / "hostile" / "forge_atexit_grade_json"
 BROKEN = "import asyncio\n\n\ndef fetch_sync(:\n    pass\n"
 
@@ -159,6 +160,7 @@ def test_a_deselected_run_reports_the_rest_as_not_run_and_junit_carries_item_and
     assert len(not_run) == 9 and all("deselected" in t["output"] for t in not_run)
     assert not any("passed" in t["output"].lower() for t in not_run)
     assert graded.item("base")["state"] == "not_run" and graded.report["score"] == 0
+    _valid(graded.report, GRADE_REPORT)
     xml = junit.read_text()
     assert '<property name="item" value="alter-2" />' in xml and '<property name="points" value="15" />' in xml
 
@@ -170,6 +172,7 @@ def test_pytest_skip_in_student_code_is_not_run_not_passed(grade, tmp_path: Path
         "async def fetch_async_limited(post_ids=POST_IDS, max_concurrent=5):\n    import pytest; pytest.skip('not today')\n",
     ))
     graded = grade(skipper, "-k", "limited")
+    _valid(graded.report, GRADE_REPORT)
     alter2 = graded.item("alter-2")
     assert (alter2["state"], alter2["score"]) == ("not_run", 0)
     assert "pytest.skip()" in alter2["reason"] and "not today" in alter2["reason"]
@@ -347,3 +350,19 @@ def test_prairielearn_scores_the_starter_as_a_fraction(deployed) -> None:
     base = _test(results, "base")
     assert (base["points"], base["max_points"]) == (20, 20)
     assert sum(t.get("points", 0) for t in results["tests"]) == 20
+
+
+def test_our_own_report_schema_refuses_a_not_run_item_said_to_pass() -> None:
+    """The --grade-json report has a schema too (checks/reports/schemas/grade-report.schema.json)."""
+    grade = Grade.empty("project.py")
+    grade.add(CheckResult("test_x", "alter-2", Outcome.NOT_RUN, "deselected"))
+    report = _valid(grade.to_json(), GRADE_REPORT)
+    entry = next(i for i in report["items"] if i["id"] == "alter-2")
+    assert entry["state"] == "not_run"
+    entry["status"] = "passed"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(report, GRADE_REPORT, cls=jsonschema.Draft202012Validator)
+    del entry["reason"]
+    entry["status"] = "ungraded"
+    with pytest.raises(jsonschema.ValidationError, match="reason"):
+        jsonschema.validate(report, GRADE_REPORT, cls=jsonschema.Draft202012Validator)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from tests import scenario_patches
@@ -18,6 +19,7 @@ from tests.conftest import GRADED_IDS, ROOT
 # A grading under load can outlast the 15 s that pytest.ini gives one check.
 pytestmark = pytest.mark.timeout(300)
 
+GRADE_REPORT = json.loads((ROOT / "checks" / "reports" / "schemas" / "grade-report.schema.json").read_text())
 SOLUTIONS = [ROOT / "solutions" / "project.py", *sorted((ROOT / "solutions" / "alternatives").glob("*.py"))]
 # Each known-bad file is the reference with the change in its folder's change.patch (tests/scenario_patches.py).
 SCENARIOS = [ROOT / "tests" / "scenarios" / name for name in scenario_patches.names()]
@@ -52,6 +54,7 @@ def test_correct_solution_passes_every_item(grade, solution: Path, mode: str) ->
 def test_starter_passes_base_and_fails_every_other_item_with_its_todo(grade, mode: str) -> None:
     graded = grade(ROOT / "starter" / "project.py", *MODES[mode])
     _remember("starter", graded, mode)
+    jsonschema.validate(graded.report, GRADE_REPORT, cls=jsonschema.Draft202012Validator)
     assert graded.status("base") == "passed"
     assert graded.failed() == set(GRADED_IDS) - {"base"}
     for item_id in ("alter-2", "alter-3", "break-1", "break-3", "fix-1", "fix-2", "fix-3"):
@@ -79,6 +82,7 @@ def test_known_bad_file_fails_exactly_its_items(grade, scenario_file, scenario: 
         for fragment in [fragments] if isinstance(fragments, str) else fragments:
             assert fragment in graded.messages(item_id), (item_id, fragment, graded.messages(item_id))
     assert "Traceback (most recent call last)" not in graded.output
+    jsonschema.validate(graded.report, GRADE_REPORT, cls=jsonschema.Draft202012Validator)  # a load_error too
 
 
 def test_every_check_is_failed_by_some_known_bad_file() -> None:

@@ -46,6 +46,19 @@ def test_second_hint_appears_only_after_three_failing_runs(tmp_path: Path) -> No
     assert alter1.hint_more in "\n".join(scorecard(_grade({"base"}), state))
 
 
+def test_a_todo_not_started_is_not_stuck_however_many_runs(tmp_path: Path) -> None:
+    project = tmp_path / "project.py"
+    project.write_text("", encoding="utf-8")
+    todo = Grade.empty("project.py")
+    for item in GRADED:
+        message = "fetch_async_limited() is still a TODO: TODO (Alter 2)" if item.id == "alter-2" else "measured this"
+        todo.add(CheckResult(f"test_{item.id}", item.id, Outcome.FAILED, message))
+    for _ in range(4):
+        state = progress.update(todo, project)
+    assert state.failing_runs["alter-2"] == 0 and not state.stuck("alter-2")
+    assert state.stuck("alter-3")  # a real attempt that keeps failing is
+
+
 def test_scorecard_says_what_passes_since_the_last_run_and_a_pass_resets_the_streak(tmp_path: Path) -> None:
     project = tmp_path / "project.py"
     project.write_text("", encoding="utf-8")

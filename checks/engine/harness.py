@@ -14,6 +14,7 @@ from checks.data import post
 from checks.engine.executor import CALL_LIMIT, Facts
 from checks.engine.loader import describe
 from checks.engine.probe import Probe, Span
+from checks.reports.results import STILL_TODO
 from checks.engine.wire import Opaque, unawaited
 
 
@@ -132,7 +133,7 @@ class Harness:
         if facts.escaped:
             raise Verdict(self.explain(ESCAPED.format(name=called(name), error=facts.escaped)))
         if isinstance(error, NotImplementedError):
-            raise Verdict(f"{name}() is still a TODO: {str(error) or 'it raises NotImplementedError'}")
+            raise Verdict(f"{name}() {STILL_TODO}: {str(error) or 'it raises NotImplementedError'}")
         if isinstance(error, SystemExit):
             raise Verdict(f"{called(name)} called sys.exit({error.code!r}). A function should return or raise, not end the program.")
         if isinstance(error, KeyboardInterrupt):

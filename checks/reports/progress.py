@@ -77,7 +77,9 @@ def update(grade: Grade, project: Path) -> Progress:
         if result.status not in ("passed", "failed"):
             continue
         item_id, previous = result.item.id, before.get(result.item.id)
-        runs = (previous["failing_runs"] if previous else 0) + 1 if result.status == "failed" else 0
+        # A TODO not started yet is not an item the student is stuck on: its streak waits for a first try.
+        failing = result.status == "failed" and not result.untouched
+        runs = (previous["failing_runs"] if previous else 0) + 1 if failing else 0
         after[item_id] = {"status": result.status, "failing_runs": runs}
         if result.status == "failed":
             progress.failing_runs[item_id] = runs

@@ -15,6 +15,10 @@ NO_CHECK_RAN = "no check of this item was part of this run"
 """Why an item with no check at all did not run (a path or a node id chose other checks)."""
 
 
+STILL_TODO = "is still a TODO"
+"""What a check's message says when the function it calls raises the starter's NotImplementedError."""
+
+
 class Outcome(str, Enum):
     PASSED = "passed"
     FAILED = "failed"  # the check ran and the student's code fell short
@@ -82,6 +86,12 @@ class ItemResult:
     @property
     def score(self) -> int:
         return self.item.points if self.status == "passed" else 0
+
+    @property
+    def untouched(self) -> bool:
+        """Failed only because its functions are still the starter's TODOs: not started, so not stuck."""
+        failing = [c for c in self.checks if c.outcome in (Outcome.FAILED, Outcome.ERROR)]
+        return bool(failing) and all(STILL_TODO in c.message for c in failing)
 
     @property
     def failure(self) -> str:

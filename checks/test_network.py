@@ -16,7 +16,7 @@ from checks.engine.gates import Together
 from checks.fakeapi import Behaviour
 from checks.engine.harness import Harness, Run, short, timing
 from checks.test_base import expect_main_output
-from checks.test_break import KEEP_TIMEOUTS, TIMEOUTS_KEPT
+from checks.test_break import KEEP_TIMEOUTS, TIMEOUTS_KEPT, UNANSWERED
 from checks.test_fix import DEADLINE, DEADLINE_MARGIN, SLOW
 
 pytestmark = pytest.mark.network
@@ -100,7 +100,7 @@ async def test_manual_session_closes_its_connections_when_a_request_fails(live: 
 
 @pytest.mark.item("break-3")
 async def test_tiny_timeout_over_real_sockets(live: Harness) -> None:
-    live.api.settings.default = Behaviour(delay=0.05)
+    live.api.settings.default = Behaviour(delay=UNANSWERED)
     run = live.succeeded(await live.attempt("fetch_async_with_timeout", SIX, timeout=0.001), TIMEOUTS_KEPT)
     value = live.expect_slots(run, len(SIX), "fetch_async_with_timeout(6 ids, timeout=0.001) over real sockets")
     wrong = [slot for slot in value if not isinstance(slot, TimeoutError)]

@@ -69,7 +69,7 @@ def test_nothing_is_printed_when_there_is_nothing_to_score() -> None:
 
 
 def test_messages_and_properties_are_escaped_as_actions_core_escapes_them() -> None:
-    assert classroom.command("error", "50% done\r\nnext: a, b", title="x: y, z") == (
+    assert classroom.workflow_command("error", "50% done\r\nnext: a, b", title="x: y, z") == (
         "::error title=x%3A y%2C z::50%25 done%0D%0Anext: a, b")
 
 

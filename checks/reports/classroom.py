@@ -23,6 +23,8 @@ import math
 import sys
 from pathlib import Path
 
+from checks.reports.exports import workflow_command
+
 COMPLETE_TITLE = "Autograding complete"
 REPORT_TITLE = "Autograding report"
 POINTS = "Points {total}/{maximum}"
@@ -66,23 +68,9 @@ def notices(total: int | float, maximum: int | float) -> list[str]:
         return []
     summary = json.dumps({"totalPoints": total, "maxPoints": maximum}, separators=(",", ":"))
     return [
-        command("notice", POINTS.format(total=total, maximum=maximum), title=COMPLETE_TITLE),
-        command("notice", summary, title=REPORT_TITLE),
+        workflow_command("notice", POINTS.format(total=total, maximum=maximum), title=COMPLETE_TITLE),
+        workflow_command("notice", summary, title=REPORT_TITLE),
     ]
-
-
-def command(name: str, message: str, **properties: str) -> str:
-    """One workflow command, escaped as @actions/core escapes it (toCommandValue, escapeData, escapeProperty)."""
-    shown = ",".join(f"{key}={_property(value)}" for key, value in properties.items() if value)
-    return f"::{name}{' ' + shown if shown else ''}::{_data(message)}"
-
-
-def _data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _property(text: str) -> str:
-    return _data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             raise NoPoints(UNREADABLE.format(path=args.report, why=why)) from None
         lines = notices(*points(report))
     except NoPoints as problem:
-        print(command("error", str(problem), title=NOT_GRADED_TITLE), flush=True)
+        print(workflow_command("error", str(problem), title=NOT_GRADED_TITLE), flush=True)
         return 2
     for line in lines:
         print(line, flush=True)

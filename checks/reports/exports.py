@@ -139,10 +139,10 @@ def github_annotations(grade: Grade, path: Path, root: Path | None = None) -> li
     lines = function_lines(path)
 
     def command(kind: str, title: str, message: str, line: int | None = None) -> str:
-        place = f"file={_property(where)},line={line or 1}," if where else ""
-        return f"::{kind} {place}title={_property(title)}::{_data(capped(message))}"
+        place = {"file": where, "line": str(line or 1)} if where else {}
+        return workflow_command(kind, capped(message), **place, title=title)
 
-    commands = [f"::error title={_property('Grader error')}::{_data(capped(e))}" for e in grade.grader_errors]
+    commands = [workflow_command("error", capped(e), title="Grader error") for e in grade.grader_errors]
     if grade.load_error:
         title = LOAD_ERROR_TOP.format(project=grade.project).rstrip(":")
         return commands + [command("error", title, grade.load_error, _load_error_line(grade.load_error))]
@@ -157,7 +157,7 @@ def github_annotations(grade: Grade, path: Path, root: Path | None = None) -> li
     for r in grade.items:
         if r.status == "not_run":
             reasons.setdefault(r.reason, []).append(r.item.id)
-    commands += [f"::warning title={_property('Not run')}::{_data(', '.join(ids) + ': ' + why)}" for why, ids in reasons.items()]
+    commands += [workflow_command("warning", ", ".join(ids) + ": " + why, title="Not run") for why, ids in reasons.items()]
     return commands
 
 
@@ -166,8 +166,13 @@ def _load_error_line(load_error: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def workflow_command(name: str, message: str, **properties: str) -> str:
+    """One GitHub workflow command, escaped as @actions/core escapes it (escapeData, escapeProperty)."""
+    shown = ",".join(f"{key}={_property(value)}" for key, value in properties.items() if value)
+    return f"::{name}{' ' + shown if shown else ''}::{_data(message)}"
+
+
 def _data(text: str) -> str:
-    """Escape a workflow command's message as the GitHub runner expects."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import itertools
 import re
@@ -31,7 +32,7 @@ def load(path: Path) -> ModuleType | LoadFailure:
     if wrong_encoding:
         return LoadFailure(path, wrong_encoding)
     name = f"graded_project_{next(_serial)}"
-    spec = importlib.util.spec_from_file_location(name, path)
+    spec = importlib.util.spec_from_file_location(name, path, loader=_CompilingOnce(name, str(path)))
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     folder = str(path.parent)
@@ -55,6 +56,24 @@ def load(path: Path) -> ModuleType | LoadFailure:
         if folder in sys.path:
             sys.path.remove(folder)
     return module
+
+
+class _CompilingOnce(importlib.machinery.SourceFileLoader):
+    """A source loader that compiles the same text once per process, however often it is imported.
+
+    Every check imports the graded file afresh, and where no bytecode cache can be written (a
+    read-only checkout, PYTHONDONTWRITEBYTECODE) Python would compile it again each time. A code
+    object is never changed by running it, so each fresh module still gets fresh state.
+    """
+
+    _last: dict[str, tuple[bytes, Any]] = {}
+
+    def source_to_code(self, data: Any, path: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        key, text = str(path), bytes(data)
+        known = self._last.get(key)
+        if known is None or known[0] != text:
+            known = self._last[key] = (text, super().source_to_code(data, path, *args, **kwargs))
+        return known[1]
 
 
 NOT_UTF8 = "{path}, line {line}: this file is not saved as UTF-8 ({why}). Save it as UTF-8 and grade it again."

@@ -52,6 +52,53 @@ def item_times() -> dict[str, float]:
     return spent
 
 
+FLOOR_CHECK = """
+import aiohttp, pytest, requests, responses
+from aioresponses import aioresponses
+
+from checks.engine.compat import StubResponse
+
+
+@pytest.mark.parametrize("n", range({count}))
+async def test_one_stubbed_request(n):
+    with aioresponses() as stubbed:
+        stubbed.get("http://api.floor.test/posts/1", payload={{"id": 1}}, response_class=StubResponse)
+        async with aiohttp.ClientSession() as session:
+            async with session.get("http://api.floor.test/posts/1") as response:
+                assert (await response.json())["id"] == 1
+"""
+FLOOR_CONFIG = """[tool.pytest.ini_options]
+asyncio_mode = "auto"
+asyncio_default_fixture_loop_scope = "function"
+addopts = ["-p", "no:cacheprovider"]
+timeout = 15
+pythonpath = [{root!r}]
+"""
+
+
+def check_count() -> int:
+    """How many checks a grading of the reference runs."""
+    listed = subprocess.run([*GRADE, "--co"], cwd=ROOT, capture_output=True, text=True, check=False).stdout
+    return sum("::" in line for line in listed.splitlines())
+
+
+def floor_times(repeat: int, count: int) -> list[float]:
+    """Wall time of a pytest run of `count` near-empty async checks, one stubbed request each, with the
+    same pytest, plugins and libraries as grading: what any grader built on them pays before it measures
+    anything. Grading the reference minus this is the grader's own work."""
+    times = []
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "pyproject.toml").write_text(FLOOR_CONFIG.format(root=str(ROOT)))
+        (Path(folder) / "test_floor.py").write_text(FLOOR_CHECK.format(count=count))
+        for _ in range(repeat):
+            started = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "pytest", "-q"], cwd=folder, capture_output=True, text=True, check=False)
+            times.append(time.perf_counter() - started)
+            if done.returncode != 0:
+                raise RuntimeError(f"the floor run failed:\n{done.stdout[-2000:]}")
+    return times
+
+
 def _reference() -> ModuleType:
     spec = importlib.util.spec_from_file_location("reference_for_bench", REFERENCE)
     assert spec and spec.loader
@@ -120,9 +167,15 @@ def main(argv: list[str] | None = None) -> int:
         cli.error("--repeat and --sizes take whole numbers from 1, --latency seconds above 0")
     print(f"Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
 
-    times = grading_times(args.repeat)
+    count = check_count()
+    times, floor = [], []
+    for _ in range(args.repeat):  # alternated, so that both see the same load
+        times += grading_times(1)
+        floor += floor_times(1, count)
     print(f"\nGrading the reference (whole process, {args.repeat} runs): best {min(times):.2f} s, "
           f"median {statistics.median(times):.2f} s")
+    print(f"The floor, {count} near-empty async checks with the same pytest and libraries ({args.repeat} runs): "
+          f"best {min(floor):.2f} s, median {statistics.median(floor):.2f} s")
     print("\nSeconds per item (one run):")
     for item_id, seconds in item_times().items():
         print(f"  {item_id:<8} {seconds:5.2f}")

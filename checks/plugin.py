@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from _pytest.runner import runtestprotocol
 
 from checks import catalogue
 from checks.engine import loader
@@ -18,7 +19,7 @@ from checks.reports import scorecard as reports
 from checks.engine.guard import Guard
 from checks.engine.harness import ESCAPED, TIMED_OUT, Verdict
 from checks.engine.official import LoadFailed, Pool, Remote
-from checks.engine import sandbox
+from checks.engine import sandbox, stall
 from checks.reports.results import CheckResult, Grade, Outcome
 
 PROJECT_HELP = "the student file to grade (default: starter/project.py, from the project's root)"
@@ -54,6 +55,18 @@ guard_key = pytest.StashKey[Guard]()
 checks_key = pytest.StashKey[dict]()
 pool_key = pytest.StashKey[Pool]()
 original_base_key = pytest.StashKey[str]()
+STALL_RERUN_HELP = (
+    "in self-grading, run a failed check once more when the grader waited at least this many seconds for a "
+    "CPU while it ran (default 0.05; Linux only): a busy machine, not a mistake. 0 runs every failed check "
+    "again, 'off' none. Never in --official grading, whose verdicts stand as measured"
+)
+RUN_AGAIN = (
+    "Run again: {name} failed while this machine kept the grader waiting {seconds:.2f} s for a CPU, so it "
+    "was run a second time; its verdict above is the second run's."
+)
+meter_key = pytest.StashKey[stall.Meter]()
+failure_key = pytest.StashKey["BaseException | None"]()
+stall_key = pytest.StashKey["float | None"]()
 NO_SANDBOX = "--require-sandbox: no sandbox can be made on this machine: {why}"
 
 
@@ -69,6 +82,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--hints", action="store_true", default=False, help=HINTS_HELP)
     group.addoption("--progress", choices=("auto", "on", "off"), default="auto", help=PROGRESS_HELP)
     group.addoption("--timeline", metavar="DIR", default=None, help=TIMELINE_HELP)
+    group.addoption("--stall-rerun", metavar="SECONDS", default="0.05", help=STALL_RERUN_HELP)
     parser.addini("project", PROJECT_HELP, default=DEFAULT_PROJECT)
     parser.addini("grade_budget", BUDGET_HELP, default="240")
 
@@ -227,6 +241,7 @@ def graded_item(node: pytest.Item) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    config.stash[stall_key] = _stall_threshold(config)
     for node in items:
         item_id = graded_item(node)
         if item_id is not None:
@@ -238,6 +253,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         random.Random(int(order[8:])).shuffle(items)
     elif order != "file":
         raise pytest.UsageError(f"--check-order takes 'file', 'reverse' or 'shuffle:SEED' (a whole number), got {order!r}")
+
+
+def _stall_threshold(config: pytest.Config) -> float | None:
+    """Seconds of waiting for a CPU after which a failed check is run again, or None for never."""
+    raw = str(config.getoption("stall_rerun")).strip().lower()
+    if raw == "off":
+        return None
+    try:
+        threshold = float(raw)
+    except ValueError:
+        threshold = -1.0
+    if not threshold >= 0:
+        raise pytest.UsageError(f"--stall-rerun takes seconds (0 or more) or 'off', got {raw!r}")
+    if official(config) is not None or stall.waits() is None:
+        return None
+    return threshold
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -297,15 +328,52 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item) -> None:
-    """Open a check's result as it starts, so that even a crash in its setup is recorded."""
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """Open a check's result as it starts, so that even a crash in its setup is recorded; and run a check
+    that failed while the machine kept the grader waiting for a CPU once more (see checks/engine/stall.py).
+
+    pytest-rerunfailures would report the first run as a test case of its own, which JUnit readers show
+    as passed; here only the run whose verdict counts is reported, with the first run's wait beside it.
+    """
     item_id = graded_item(item)
-    if item_id is not None:
-        check = CheckResult(name=item.name, item_id=item_id, outcome=Outcome.ERROR, message="did not finish")
-        item.config.stash[checks_key][item.nodeid] = check
-        item.config.stash[grade_key].add(check)
-        # JUnit XML carries these as <properties> of the test case (pytest's record_property).
-        item.user_properties += [("item", item_id), ("points", catalogue.item(item_id).points)]
+    if item_id is None:
+        return None
+    check = CheckResult(name=item.name, item_id=item_id, outcome=Outcome.ERROR, message="did not finish")
+    item.config.stash[checks_key][item.nodeid] = check
+    item.config.stash[grade_key].add(check)
+    # JUnit XML carries these as <properties> of the test case (pytest's record_property).
+    item.user_properties += [("item", item_id), ("points", catalogue.item(item_id).points)]
+    threshold = item.config.stash.get(stall_key, None)
+    if threshold is None:
+        return None  # pytest's own protocol runs it, once
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    started = time.monotonic()
+    reports = runtestprotocol(item, nextitem=nextitem, log=False)
+    waited = _starved(item, reports, threshold, time.monotonic() - started)
+    if waited is not None:
+        check.attempts, check.waited_for_cpu = 2, round(waited, 3)
+        reports = runtestprotocol(item, nextitem=nextitem, log=False)
+    for report in reports:
+        item.ihook.pytest_runtest_logreport(report=report)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+def _starved(item: pytest.Item, reports: list[pytest.TestReport], threshold: float, took: float) -> float | None:
+    """The seconds the grader waited for a CPU during a check that deserves a second run, else None.
+
+    Only a measured verdict is run again (not a hang, a crash or a grader error), only when the wait
+    reached `threshold`, and only when the first run left room for a second within the check's limit.
+    """
+    failure = item.stash.get(failure_key, None)
+    meter = item.stash.get(meter_key, None)
+    waited = meter.seconds() if meter is not None else None
+    limit = _timeout_of(item)
+    if not any(r.failed for r in reports) or not isinstance(failure, Verdict) or waited is None:
+        return None
+    if waited < threshold or (limit > 0 and took > limit / 3):
+        return None
+    return waited
 
 
 def _budget(config: pytest.Config) -> float:
@@ -324,6 +392,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """Bound the whole run: once it has taken too long, the checks left are reported, not run."""
     if graded_item(item) is None:
         return
+    meter = item.stash[meter_key] = stall.Meter()
+    meter.start()
     spent, budget = time.monotonic() - item.config.stash[started_key], _budget(item.config)
     if spent > budget:
         pytest.fail(OVER_BUDGET.format(seconds=spent, budget=budget), pytrace=False)
@@ -355,6 +425,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     item_id = graded_item(item)
     if item_id is None:
         return report
+    if report.when == "setup":
+        item.stash[failure_key] = None
+    if report.failed and call.excinfo is not None and item.stash.get(failure_key, None) is None:
+        item.stash[failure_key] = call.excinfo.value  # the first failure of this run, for _starved
     if report.failed and call.excinfo is not None:
         error = call.excinfo.value
         hint = f"\nHint: {catalogue.item(item_id).hint}"
@@ -453,6 +527,9 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     terminalreporter.section("Scorecard", sep="=", bold=True)
     for line in reports.scorecard(grade, config.stash.get(progress_key, None), all_hints=config.getoption("hints")):
         terminalreporter.write_line(line)
+    for check in config.stash[checks_key].values():
+        if check.attempts > 1:
+            terminalreporter.write_line(RUN_AGAIN.format(name=check.name, seconds=check.waited_for_cpu))
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for command in exports.github_annotations(grade, config.stash[project_path_key]):
             terminalreporter.write_line(command)
@@ -478,6 +555,7 @@ def _keep_requests(item: pytest.Item, item_id: str, report: pytest.TestReport) -
     harness = item.funcargs.get("harness") or item.funcargs.get("live")
     spans = tuple(getattr(getattr(harness, "probe", None), "spans", ()))
     kept = item.config.stash.setdefault(requests_key, [])
+    kept[:] = [k for k in kept if k.check != item.name]  # a check run again: its second run's requests
     kept.append(timeline.CheckRequests(item_id, item.name, report.failed, spans))
 
 

@@ -44,6 +44,8 @@ class CheckResult:
     item_id: str
     outcome: Outcome
     message: str = ""
+    attempts: int = 1  # 2 when it failed while the machine kept the grader waiting, and was run again
+    waited_for_cpu: float = 0.0  # seconds the grader waited for a CPU in the attempt that was run again
 
 
 @dataclass
@@ -156,7 +158,7 @@ class Grade:
                     "score": r.score,
                     "max_score": r.item.points,
                     "checks": [
-                        {"name": c.name, "outcome": c.outcome.value, "message": c.message} for c in r.checks
+                        {"name": c.name, "outcome": c.outcome.value, "message": c.message, **_attempts(c)} for c in r.checks
                     ],
                 }
                 for r in self.items
@@ -179,3 +181,10 @@ class Grade:
             load_error=capped(load_error) if isinstance(load_error, str) and load_error else None,
             grader_errors=[str(error) for error in data.get("grader_errors", [])],
         )
+
+
+def _attempts(check: CheckResult) -> dict:
+    """For a check that was run again, how many runs it had and why: nothing for the usual single run."""
+    if check.attempts <= 1:
+        return {}
+    return {"attempts": check.attempts, "waited_for_cpu": check.waited_for_cpu}

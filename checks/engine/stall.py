@@ -1,0 +1,52 @@
+"""How long this process waited for a CPU while a check ran: the one fact that tells a busy machine from a mistake.
+
+Every check is built so that load cannot bend its verdict (gates instead of races, deadlines with
+wide margins), but a margin is still a number: a process that waits a quarter of a second for a
+CPU at the wrong moment can miss it. Linux counts, per thread, the nanoseconds it spent runnable
+but not running (the second field of /proc/PID/task/TID/schedstat). A check that failed while that
+count grew is run again; one that failed on a quiet CPU is not, so a mistake is never given a
+second chance just because a check is strict.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_TASKS = Path("/proc/self/task")
+
+
+def waits() -> dict[str, int] | None:
+    """Nanoseconds each live thread of this process has spent waiting for a CPU, or None where unknown."""
+    if not _TASKS.is_dir():
+        return None
+    counts = {}
+    try:
+        for task in os.listdir(_TASKS):
+            try:
+                counts[task] = int((_TASKS / task / "schedstat").read_text().split()[1])
+            except OSError:
+                continue  # the thread ended between the listing and the read
+    except (OSError, ValueError, IndexError):
+        return None
+    return counts
+
+
+class Meter:
+    """The CPU wait of this process's threads since `start()`; None throughout where it is not counted.
+
+    A thread that ended before `seconds()` took its count with it, which can only make the wait look
+    shorter, never make a quiet machine look busy.
+    """
+
+    def __init__(self) -> None:
+        self._start: dict[str, int] | None = None
+
+    def start(self) -> None:
+        self._start = waits()
+
+    def seconds(self) -> float | None:
+        now = waits()
+        if self._start is None or now is None:
+            return None
+        return sum(max(0, count - self._start.get(task, 0)) for task, count in now.items()) / 1e9

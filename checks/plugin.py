@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import sys
 import time
 from pathlib import Path
 from types import ModuleType
@@ -64,6 +65,7 @@ RUN_AGAIN = (
     "Run again: {name} failed while this machine kept the grader waiting {seconds:.2f} s for a CPU, so it "
     "was run a second time; its verdict above is the second run's."
 )
+SERVER_WAKEUP_BUG = r"Exception ignored in. <function _SelectorTransport.__del__"  # "." for ":", which the filter syntax splits on
 meter_key = pytest.StashKey[stall.Meter]()
 failure_key = pytest.StashKey["BaseException | None"]()
 stall_key = pytest.StashKey["float | None"]()
@@ -89,6 +91,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "item(id): the catalogue item this check grades, e.g. item('alter-2')")
+    if sys.version_info[:3] == (3, 13, 0):
+        # CPython 3.13.0's asyncio.Server._wakeup fails when a connection the server accepted is garbage
+        # collected after the server closed (python/cpython#109564, fixed in 3.13.1). It happens in the
+        # grader's own loopback servers when student code leaves a connection open, and would show a
+        # student a traceback that is about neither their code nor the grader's verdict.
+        config.addinivalue_line("filterwarnings", f"ignore:{SERVER_WAKEUP_BUG}:pytest.PytestUnraisableExceptionWarning")
     _aim_at_the_checks(config)
     config.stash[project_path_key] = _project_path(config)
     config.stash[grade_key] = Grade.empty(_shown(config.stash[project_path_key]))

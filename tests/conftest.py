@@ -13,6 +13,8 @@ from tests import scenario_patches
 pytest_plugins = ["pytester", "tests.stress_plugin"]
 
 ROOT = Path(__file__).resolve().parent.parent
+GRADE_REPORT = json.loads((ROOT / "checks" / "reports" / "schemas" / "grade-report.schema.json").read_text())
+"""The JSON Schema every --grade-json report must meet."""
 GRADED_IDS = ["base", "alter-1", "alter-2", "alter-3", "break-1", "break-2", "break-3", "fix-1", "fix-2", "fix-3"]
 
 

@@ -27,14 +27,13 @@ from checks.platforms import common
 from checks.reports import exports
 from checks.reports.results import MESSAGE_CAP, CheckResult, Grade, Outcome
 from checks.reports.scorecard import GRADER_BROKEN
-from tests.conftest import GRADED_IDS, ROOT
+from tests.conftest import GRADE_REPORT, GRADED_IDS, ROOT
 
 pytestmark = pytest.mark.timeout(600)
 
 SCHEMAS = ROOT / "checks" / "reports" / "schemas"
 GRADESCOPE = json.loads((SCHEMAS / "gradescope-results.schema.json").read_text())
 PRAIRIELEARN = json.loads((SCHEMAS / "prairielearn-results.schema.json").read_text())
-GRADE_REPORT = json.loads((SCHEMAS / "grade-report.schema.json").read_text())
 FORGER = ROOT / "tests" / "hostile" / "forge_atexit_grade_json"
 BROKEN = "import asyncio\n\n\ndef fetch_sync(:\n    pass\n"
 

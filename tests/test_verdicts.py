@@ -14,12 +14,11 @@ import pytest
 
 from tests import scenario_patches
 from tests.properties import unproven
-from tests.conftest import GRADED_IDS, ROOT
+from tests.conftest import GRADE_REPORT, GRADED_IDS, ROOT
 
 # A grading under load can outlast the 15 s that pytest.ini gives one check.
 pytestmark = pytest.mark.timeout(300)
 
-GRADE_REPORT = json.loads((ROOT / "checks" / "reports" / "schemas" / "grade-report.schema.json").read_text())
 SOLUTIONS = [ROOT / "solutions" / "project.py", *sorted((ROOT / "solutions" / "alternatives").glob("*.py"))]
 # Each known-bad file is the reference with the change in its folder's change.patch (tests/scenario_patches.py).
 SCENARIOS = [ROOT / "tests" / "scenarios" / name for name in scenario_patches.names()]

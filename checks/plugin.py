@@ -7,6 +7,7 @@ import random
 import re
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from types import ModuleType
 
@@ -18,9 +19,11 @@ from checks.engine import loader
 from checks.reports import exports, progress, timeline
 from checks.reports import scorecard as reports
 from checks.engine.guard import Guard
+from checks.engine import durations
 from checks.engine.harness import ESCAPED, TIMED_OUT, Verdict
+from checks.engine.probe import Span
 from checks.engine.official import LoadFailed, Pool, Remote
-from checks.engine import sandbox, stall
+from checks.engine import groups, sandbox, stall
 from checks.reports.results import CheckResult, Grade, Outcome
 
 PROJECT_HELP = "the student file to grade (default: starter/project.py, from the project's root)"
@@ -69,6 +72,7 @@ SERVER_WAKEUP_BUG = r"Exception ignored in. <function _SelectorTransport.__del__
 meter_key = pytest.StashKey[stall.Meter]()
 failure_key = pytest.StashKey["BaseException | None"]()
 stall_key = pytest.StashKey["float | None"]()
+groups_key = pytest.StashKey[int]()
 NO_SANDBOX = "--require-sandbox: no sandbox can be made on this machine: {why}"
 
 
@@ -85,6 +89,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--progress", choices=("auto", "on", "off"), default="auto", help=PROGRESS_HELP)
     group.addoption("--timeline", metavar="DIR", default=None, help=TIMELINE_HELP)
     group.addoption("--stall-rerun", metavar="SECONDS", default="0.05", help=STALL_RERUN_HELP)
+    group.addoption("--groups", metavar="N", default="auto", help=groups.GROUPS_HELP)
     parser.addini("project", PROJECT_HELP, default=DEFAULT_PROJECT)
     parser.addini("grade_budget", BUDGET_HELP, default="240")
 
@@ -280,21 +285,97 @@ def _stall_threshold(config: pytest.Config) -> float | None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """In official grading, start the sandbox and import the graded file once before any check's
-    clock starts: neither is the student's time, and a file that does not import is found here."""
-    pool = official(session.config)
-    if pool is None or not any(graded_item(node) for node in session.items):
+    """Decide whether the checks run in parallel groups; then, in official grading without groups,
+    start the sandbox and import the graded file once before any check's clock starts."""
+    config = session.config
+    count = groups.wanted(config)
+    graded = all(graded_item(node) for node in session.items)
+    split = count > 1 and graded and groups.blocked(config, session.items) is None
+    config.stash[groups_key] = count if split else 0
+    if not split and any(graded_item(node) for node in session.items):
+        _start_official(config)
+
+
+def _start_official(config: pytest.Config) -> None:
+    """Start the sandbox and import the graded file once: neither is the student's time, and a file that
+    does not import is found here. With groups, each group does this for its own sandbox."""
+    pool = official(config)
+    if pool is None:
         return
-    limit = _run_timeout(session.config) or 15.0
+    limit = _run_timeout(config) or 15.0
     try:
         pool.ensure_started()
     except RuntimeError as error:
-        session.config.stash[grade_key].grader_errors.append(str(error))
+        config.stash[grade_key].grader_errors.append(str(error))
         return
     try:
-        remote_project(session.config, time.monotonic() + limit)
+        remote_project(config, time.monotonic() + limit)
     except Verdict:
         pass  # recorded as the load error; every check reports it
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    """Run the checks in groups side by side when collection chose to (see checks/engine/groups.py)."""
+    count = session.config.stash.get(groups_key, 0)
+    if not count or session.testsfailed or session.config.option.collectonly:
+        return None  # pytest's own loop: one check after another
+    estimates = [durations.estimate(node.name) for node in session.items]
+    groups.run(session, estimates, count, _GROUP_HOOKS)
+    return True
+
+
+def _group_export(node: pytest.Item) -> dict:
+    """In a group: what this process knows of a check that the parent's reports need."""
+    check = node.config.stash[checks_key][node.nodeid]
+    kept = [k for k in node.config.stash.get(requests_key, []) if k.check == node.name]
+    return {
+        "check": {"name": check.name, "item_id": check.item_id, "outcome": check.outcome.value, "message": check.message,
+                  "attempts": check.attempts, "waited_for_cpu": check.waited_for_cpu},
+        "requests": [{"failed": k.failed, "spans": [asdict(s) for s in k.spans]} for k in kept[-1:]],
+    }
+
+
+def _group_absorb(node: pytest.Item, data: dict) -> None:
+    """In the parent: a check a group ran, recorded as if it had run here."""
+    found = data["check"]
+    check = CheckResult(found["name"], found["item_id"], Outcome(found["outcome"]), found["message"],
+                        found["attempts"], found["waited_for_cpu"])
+    node.config.stash[checks_key][node.nodeid] = check
+    node.config.stash[grade_key].add(check)
+    for kept in data.get("requests", []):
+        spans = tuple(Span(**s) for s in kept["spans"])
+        node.config.stash.setdefault(requests_key, []).append(
+            timeline.CheckRequests(check.item_id, node.name, kept["failed"], spans)
+        )
+
+
+def _group_lost(node: pytest.Item, why: str) -> None:
+    item_id = graded_item(node)
+    assert item_id is not None
+    check = CheckResult(node.name, item_id, Outcome.FAILED, why)
+    node.config.stash[checks_key][node.nodeid] = check
+    node.config.stash[grade_key].add(check)
+
+
+def _group_finish(config: pytest.Config) -> dict:
+    grade = config.stash[grade_key]
+    return {"load_error": grade.load_error, "grader_errors": grade.grader_errors}
+
+
+def _group_merge(config: pytest.Config, data: dict) -> None:
+    grade = config.stash[grade_key]
+    if data.get("load_error") and grade.load_error is None:
+        grade.load_error = data["load_error"]
+    for error in data.get("grader_errors") or []:
+        if error not in grade.grader_errors:
+            grade.grader_errors.append(error)
+
+
+_GROUP_HOOKS = groups.Hooks(
+    start=_start_official, export=_group_export, absorb=_group_absorb, finish=_group_finish, merge=_group_merge,
+    lost=_group_lost, time_limit=lambda node: _timeout_of(node),
+)
 
 
 class _CollectionWatch:

@@ -75,15 +75,32 @@ class Pool:
     """The worker zygote for one graded file: started on first use, restarted if student code killed it."""
 
     def __init__(self, project: Path, sandboxed: bool, memory_mib: int = sandbox.MEMORY_MIB) -> None:
+        """Nothing starts here: no thread, no folder, no process until the first check asks. A grading
+        run may fork into groups after collection, and a fork must not copy a live thread or socket."""
         self.project, self.sandboxed, self.memory_mib = project, sandboxed, memory_mib
-        self.grader = GraderLoop()
-        self._private = Path(tempfile.mkdtemp(prefix="official-"))
+        self._grader: GraderLoop | None = None
+        self._private_dir: Path | None = None
         self._process: subprocess.Popen | None = None
         self._launch: sandbox.Launch | None = None
         self._control: socket.socket | None = None
         self.netns_pid: int | None = None
-        self.stderr = self._private / "worker.log"
         self._lock = threading.Lock()
+
+    @property
+    def grader(self) -> GraderLoop:
+        if self._grader is None:
+            self._grader = GraderLoop()
+        return self._grader
+
+    @property
+    def _private(self) -> Path:
+        if self._private_dir is None:
+            self._private_dir = Path(tempfile.mkdtemp(prefix="official-"))
+        return self._private_dir
+
+    @property
+    def stderr(self) -> Path:
+        return self._private / "worker.log"
 
     def _start(self) -> None:
         ours, theirs = socket.socketpair()
@@ -165,8 +182,12 @@ class Pool:
 
     def close(self) -> None:
         self.stop()
-        self.grader.close()
-        shutil.rmtree(self._private, ignore_errors=True)
+        if self._grader is not None:
+            self._grader.close()
+            self._grader = None
+        if self._private_dir is not None:
+            shutil.rmtree(self._private_dir, ignore_errors=True)
+            self._private_dir = None
 
     def _log_tail(self) -> str:
         try:

@@ -22,7 +22,7 @@ import requests
 import responses
 from aioresponses import CallbackResult, aioresponses
 
-from checks.engine import guard
+from checks.engine import guard, strict
 from checks.engine.compat import StubResponse
 from checks.data import POST_COUNT, USER_COUNT, post, user
 from checks.engine.probe import Probe
@@ -141,6 +141,7 @@ class FakeAPI:
     # --- requests, through responses -------------------------------------------------------
 
     def _requests_reply(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        strict.refuse_requests(request)  # what requests itself refuses never reaches the stand-in
         url = request.url or ""
         if guard.in_event_loop():
             self.probe.blocking.append(f"requests.{(request.method or 'get').lower()}({url}){_caller_line()}")
@@ -280,6 +281,7 @@ class _SessionAwareAioresponses(aioresponses):
 
     async def _request_mock(self, orig_self: aiohttp.ClientSession, *args: Any, **kwargs: Any) -> Any:
         """The stubbed answer, holding a connection slot until its body has been sent, as a real pool does."""
+        await strict.refuse_aiohttp(orig_self, *args, **kwargs)  # what aiohttp itself refuses never reaches the stand-in
         token = _current_session.set(orig_self)
         slot = self._slot(orig_self.connector)
         try:

@@ -21,7 +21,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from checks.batch import MANIFEST, write_atomically, shard_of
+from checks.tools.files import write_atomically
+from checks.tools.shards import MANIFEST, shard_of
 
 REFUSING = "python -m checks.merge: refusing to merge: {why}"
 NOT_A_SHARD = "{folder} has no readable {file} ({why}): pass the --out folders of python -m checks.batch --shard runs"

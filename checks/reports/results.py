@@ -167,7 +167,7 @@ class Grade:
 
     @classmethod
     def from_json(cls, data: dict) -> Grade:
-        """A Grade rebuilt from a report that checks.batch.validated() accepted: statuses and scores come
+        """A Grade rebuilt from a report that checks.tools.validation.validated() accepted: statuses and scores come
         again from the check outcomes, never from what the report says of them."""
         found = {entry["id"]: entry for entry in data["items"]}
         items = []

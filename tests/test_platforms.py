@@ -1,7 +1,9 @@
-"""Gradescope and PrairieLearn, end to end: the zip and the course files are built, unpacked into a temporary
-folder laid out like /autograder or /grade, and the real run_autograder and run.sh grade the reference, the
-starter, a hostile forger, a file that does not import and a submission without project.py. Every results.json
-must validate against the schema written from its platform's documentation (checks/reports/schemas/).
+"""Gradescope and PrairieLearn, end to end: each platform's `try` command builds the zip or the course files,
+lays them out in a temporary folder as /autograder or /grade, and runs the real run_autograder or run.sh on the
+reference, the starter (handed in as a whole repository, and under the wrong case), a hostile forger, a file that
+does not import and a submission without project.py. Every results.json must validate against the schema
+written from its platform's documentation (checks/reports/schemas/). A missing interpreter or library ends in one
+line, and a rebuilt PrairieLearn question keeps its uuid.
 
 The reports that say what did not run (deselected, skipped by student code, a check module that cannot be
 loaded) are tested here too, in-process: none may say "passed" for an item that did not run.
@@ -23,7 +25,7 @@ import pytest
 
 from checks import plugin
 from checks.catalogue import ITEMS
-from checks.platforms import common
+from checks.platforms import common, prairielearn
 from checks.reports import exports
 from checks.reports.results import MESSAGE_CAP, CheckResult, Grade, Outcome
 from checks.reports.scorecard import GRADER_BROKEN
@@ -202,83 +204,75 @@ def test_a_check_module_that_cannot_load_puts_a_grader_error_on_top_and_its_item
 # --- the deployments, end to end --------------------------------------------------------------------
 
 
-def _gradescope_root(folder: Path, archive: Path, files: dict[str, str]) -> Path:
-    """A folder laid out as Gradescope lays out /autograder: source/ (the zip), submission/, results/."""
-    with zipfile.ZipFile(archive) as unzip:
-        unzip.extractall(folder / "source")
-    for name in ("setup.sh", "run_autograder"):
-        (folder / "source" / name).chmod(0o755)
-    shutil.copy(folder / "source" / "run_autograder", folder / "run_autograder")
-    (folder / "results").mkdir()
-    _submit(folder / "submission", files)
-    return folder
-
-
-def _prairielearn_root(folder: Path, built: Path, files: dict[str, str]) -> Path:
-    """A folder laid out as PrairieLearn lays out /grade."""
-    shutil.copytree(built / "serverFilesCourse", folder / "serverFilesCourse")
-    (folder / "tests").mkdir(parents=True)
-    (folder / "data").mkdir()
-    (folder / "data" / "data.json").write_text(json.dumps({"params": {}, "submitted_answers": {}}))
-    _submit(folder / "student", files)
-    return folder
-
-
-def _submit(folder: Path, files: dict[str, str]) -> None:
+def _submit(folder: Path, files: dict[str, str]) -> Path:
     folder.mkdir(parents=True)
     for name, text in files.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text)
+    return folder
 
 
 def _run(script: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(script)], env={**os.environ, **env}, capture_output=True, text=True, timeout=400)
 
 
+def _try(platform: str, submission: Path, into: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`python -m checks.platforms.PLATFORM try SUBMISSION --into INTO`, the command the instructors' guide gives."""
+    command = [sys.executable, "-m", f"checks.platforms.{platform}", "try", str(submission), "--into", str(into)]
+    if platform == "gradescope":
+        command += ["--item-visibility", "fix-3=after_due_date"]
+    return subprocess.run(command, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=400)
+
+
+STARTER = (ROOT / "starter" / "project.py").read_text()
+
+
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
-    """Every case graded once, side by side (the waits are the gates' quiet periods, not CPU)."""
+    """Every case graded once through the `try` commands, side by side (the waits are the gates' quiet
+    periods, not CPU): each builds its platform's files, lays out /autograder or /grade and runs the real
+    run_autograder or run.sh in it."""
     base = tmp_path_factory.mktemp("platforms")
-    archive = base / "out" / "autograder.zip"
-    built = base / "out" / "prairielearn"
-    subprocess.run([sys.executable, "-m", "checks.platforms.gradescope", "build", str(archive),
-                    "--item-visibility", "fix-3=after_due_date"], cwd=ROOT, check=True, capture_output=True)
-    subprocess.run([sys.executable, "-m", "checks.platforms.prairielearn", "build", str(built)],
-                   cwd=ROOT, check=True, capture_output=True)
     reference = {"project.py": (ROOT / "solutions" / "project.py").read_text(),
                  "ANSWERS.md": (ROOT / "solutions" / "ANSWERS.md").read_text()}
-    starter = {"my work/week 3/project.py": (ROOT / "starter" / "project.py").read_text(), "notes.txt": "hi"}
     cases = {
         "gs-reference": ("gradescope", reference, {}),
-        "gs-starter": ("gradescope", starter, {}),
-        "gs-missing": ("gradescope", {"main.py": "print(1)\n"}, {}),
+        # the whole repository handed in, with spaces in its folder's name
+        "gs-starter": ("gradescope", {"my repo/starter/project.py": STARTER, "my repo/README.md": "# mine\n"}, {}),
+        "gs-missing": ("gradescope", {"README.md": "# mine\n", "notes.txt": "hi\n"}, {}),
         "pl-broken": ("prairielearn", {"project.py": BROKEN}, {}),
-        "pl-starter": ("prairielearn", {"project.py": starter["my work/week 3/project.py"]}, {}),
+        "pl-starter": ("prairielearn", {"Project.py": STARTER}, {}),  # the wrong case
     }
     sandboxed, _ = common.sandbox_state()
     if sandboxed:  # a hostile file is only ever run inside the sandbox, and the runner is told to refuse otherwise
-        folder = base / "gs-forger"
-        armed = (FORGER / "project.py").read_text().replace("__CLASS_DIR__", str(folder))
+        armed = (FORGER / "project.py").read_text().replace("__CLASS_DIR__", str(base / "gs-forger"))
         cases["gs-forger"] = ("gradescope", {"project.py": armed}, {"GRADER_REQUIRE_SANDBOX": "1"})
 
     def one(name: str) -> dict:
         platform, files, extra = cases[name]
-        folder = base / name
-        if platform == "gradescope":
-            _gradescope_root(folder, archive, files)
-            env = {"AUTOGRADER_ROOT": str(folder), "AUTOGRADER_PYTHON": sys.executable, **extra}
-            ran = _run(folder / "run_autograder", env)
-            results = folder / "results" / "results.json"
-        else:
-            _prairielearn_root(folder, built, files)
-            env = {"GRADE_ROOT": str(folder), "GRADER_PYTHON": sys.executable, **extra}
-            ran = _run(folder / "serverFilesCourse" / "concurrent_requests" / "run.sh", env)
-            results = folder / "results" / "results.json"
+        submission = _submit(base / "handed-in" / name, files)
+        ran = _try(platform, submission, base / name, extra)
         assert ran.returncode == 0, ran.stdout + ran.stderr
+        said = ran.stdout.strip().splitlines()[-1]
+        results = base / name / ("autograder" if platform == "gradescope" else "grade") / "results" / "results.json"
+        assert said.startswith(f"{'Gradescope' if platform == 'gradescope' else 'PrairieLearn'}'s result: {results} (")
         return json.loads(results.read_text())
 
     with ThreadPoolExecutor(max_workers=3) as pool:
-        return dict(zip(cases, pool.map(one, cases)))
+        return {**dict(zip(cases, pool.map(one, cases))), "_base": base}
+
+
+def test_try_lays_out_the_folders_as_the_guide_describes(deployed) -> None:
+    base = deployed["_base"]
+    autograder = base / "gs-starter" / "autograder"
+    for path in ("run_autograder", "source/run_autograder", "source/setup.sh", "source/checks/plugin.py",
+                 "source/requirements.txt", "submission/my repo/starter/project.py", "results/results.json"):
+        assert (autograder / path).is_file(), path
+    grade = base / "pl-starter" / "grade"
+    for path in ("serverFilesCourse/concurrent_requests/run.sh", "serverFilesCourse/concurrent_requests/checks/plugin.py",
+                 "student/Project.py", "data/data.json", "results/results.json"):
+        assert (grade / path).is_file(), path
+    assert (grade / "tests").is_dir()
 
 
 def test_the_zip_holds_setup_and_run_autograder_at_its_root(tmp_path: Path) -> None:
@@ -308,7 +302,7 @@ def test_gradescope_grades_the_reference_100_with_neutral_explain(deployed) -> N
 
 def test_gradescope_finds_a_nested_project_and_grades_the_starter_20(deployed) -> None:
     results = _valid(deployed["gs-starter"], GRADESCOPE)
-    assert results["score"] == 20 and "my work/week 3/project.py" in results["output"]
+    assert results["score"] == 20 and "graded my repo/starter/project.py" in results["output"]
     assert _test(results, "alter-2")["status"] == "failed" and "Hint:" in _test(results, "alter-2")["output"]
 
 
@@ -320,21 +314,70 @@ def test_gradescope_gives_a_forger_its_honest_score(deployed) -> None:
     assert "Sandbox: on" in results["output"]
 
 
-def test_gradescope_still_writes_a_result_when_there_is_nothing_to_grade(deployed) -> None:
+def test_gradescope_says_once_that_there_was_nothing_to_grade(deployed) -> None:
     results = _valid(deployed["gs-missing"], GRADESCOPE)
-    assert results["score"] == 0 and "no project.py was found" in results["output"] and "main.py" in results["output"]
+    assert results["score"] == 0 and results["output"] == common.NOTHING_TO_GRADE.format(
+        why="no project.py: the folder holds README.md, notes.txt")
     assert all(t.get("tags") == ["not run"] for t in results["tests"] if "score" in t)
 
 
-def test_run_autograder_writes_a_result_even_when_python_cannot_start(tmp_path: Path) -> None:
+def test_run_autograder_without_its_python_says_what_to_set_in_one_line(tmp_path: Path) -> None:
     folder = tmp_path / "autograder"
     (folder / "submission").mkdir(parents=True)
     shutil.copy(ROOT / "checks" / "platforms" / "templates" / "gradescope" / "run_autograder", folder / "run_autograder")
     (folder / "source").mkdir()
     ran = _run(folder / "run_autograder", {"AUTOGRADER_ROOT": str(folder), "AUTOGRADER_PYTHON": str(tmp_path / "no-python")})
-    assert ran.returncode == 0
+    assert ran.returncode == 0 and ran.stdout == ""
+    assert ran.stderr.splitlines() == [
+        f"run_autograder: no Python at {tmp_path / 'no-python'}: run setup.sh first, or set AUTOGRADER_PYTHON to a "
+        "Python 3.11 or newer with requirements.txt installed"]
     results = _valid(json.loads((folder / "results" / "results.json").read_text()), GRADESCOPE)
     assert results["score"] == 0 and "not a verdict on your code" in results["output"]
+
+
+def test_run_sh_with_a_python_lacking_the_libraries_says_what_to_install_in_one_line(tmp_path: Path) -> None:
+    built, _, _ = prairielearn.build(tmp_path / "course", "test-image")
+    grade = tmp_path / "grade"
+    shutil.copytree(built / "serverFilesCourse", grade / "serverFilesCourse")
+    _submit(grade / "student", {"project.py": STARTER})
+    bare = tmp_path / "bare-python"  # this Python without its site-packages: no aiohttp, no pytest
+    bare.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    bare.chmod(0o755)
+    ran = _run(grade / "serverFilesCourse" / "concurrent_requests" / "run.sh",
+               {"GRADE_ROOT": str(grade), "GRADER_PYTHON": str(bare)})
+    assert ran.returncode == 0 and ran.stdout == ""
+    [line] = ran.stderr.splitlines()
+    assert line.startswith("run.sh: ") and "has no aiohttp, aioresponses, pytest" in line
+    assert "-m pip install -r requirements.txt" in line and "or set GRADER_PYTHON to a Python 3.11 or newer" in line
+    results = _valid(json.loads((grade / "results" / "results.json").read_text()), PRAIRIELEARN)
+    assert results["gradable"] is False and "not a verdict on your code" in results["format_errors"][0]
+
+
+def _uuid_of(target: Path) -> str:
+    return json.loads((target / "questions" / prairielearn.QUESTION / "info.json").read_text())["uuid"]
+
+
+def test_a_rebuilt_question_keeps_its_uuid(tmp_path: Path) -> None:
+    first = prairielearn.main(["build", str(tmp_path / "course")])
+    kept = _uuid_of(tmp_path / "course")
+    assert first == 0 and prairielearn.main(["build", str(tmp_path / "course"), "--image", "r/g:2"]) == 0
+    assert _uuid_of(tmp_path / "course") == kept
+    prairielearn.main(["build", str(tmp_path / "fresh")])
+    assert _uuid_of(tmp_path / "fresh") != kept  # only a first build makes one
+    prairielearn.main(["build", str(tmp_path / "again"), "--uuid", kept.upper()])
+    assert _uuid_of(tmp_path / "again") == kept
+
+
+def test_a_uuid_that_cannot_be_kept_stops_the_build_in_one_line(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        prairielearn.main(["build", str(tmp_path / "course"), "--uuid", "not-a-uuid"])
+    assert stopped.value.code == 2 and "--uuid takes a UUID" in capsys.readouterr().err
+    info = tmp_path / "course" / "questions" / prairielearn.QUESTION / "info.json"
+    info.parent.mkdir(parents=True)
+    info.write_text("{half a file")
+    with pytest.raises(SystemExit):
+        prairielearn.main(["build", str(tmp_path / "course")])
+    assert "holds no uuid that can be read" in capsys.readouterr().err and info.read_text() == "{half a file"
 
 
 def test_prairielearn_marks_a_file_that_does_not_import_not_gradable(deployed) -> None:
@@ -345,7 +388,7 @@ def test_prairielearn_marks_a_file_that_does_not_import_not_gradable(deployed) -
 
 def test_prairielearn_scores_the_starter_as_a_fraction(deployed) -> None:
     results = _valid(deployed["pl-starter"], PRAIRIELEARN)
-    assert results["gradable"] is True and results["score"] == 0.2
+    assert results["gradable"] is True and results["score"] == 0.2 and "graded Project.py" in results["message"]
     base = _test(results, "base")
     assert (base["points"], base["max_points"]) == (20, 20)
     assert sum(t.get("points", 0) for t in results["tests"]) == 20

@@ -1,16 +1,16 @@
-"""What every platform adapter shares: find the submission, grade it officially in a child process, and
-always end with a Grade, even when grading could not start, crashed or ran out of time.
+"""What every platform adapter shares: find the submission, grade it officially in a child process, always end
+with a Grade (even when grading could not start, crashed or ran out of time), and try a deployment locally.
 
-The grade is computed as `python -m checks.batch` computes one: a grader process per submission on a
-private copy, its report validated and every score recomputed from the check outcomes, since a
-worker without a sandbox runs as the same user as the grader and could write the report itself.
-Student code runs as a user without privileges: the sandbox's own (uid 60001 and up) when bubblewrap
-works here; otherwise the whole grader runs as `nobody` (or GRADER_UID), never as root.
+The submission is found by the rule batch grading uses (checks.tools.submissions) and graded as batch
+grading grades one (checks.tools.grading): a grader process on a private copy, its report validated and
+every score recomputed from the check outcomes, since a worker without a sandbox runs as the same user
+as the grader and could write the report itself. Student code runs as a user without privileges: the
+sandbox's own (uid 60001 and up) when bubblewrap works here; otherwise the whole grader runs as
+`nobody` (or GRADER_UID), never as root.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -21,15 +21,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from checks import batch
 from checks.catalogue import ITEMS
 from checks.engine import sandbox
 from checks.reports.results import CheckResult, Grade, Outcome, capped
+from checks.tools import grading
+from checks.tools.submissions import find_project
 
-ROOT = batch.ROOT
+ROOT = grading.ROOT
 SOURCE_FILES = ("pyproject.toml", "conftest.py", "requirements.txt")
 """What a deployment carries beside the checks/ package."""
-REPORT_CAP = 8 * 1024 * 1024
 NOBODY = 65534
 
 SANDBOX_ON = "Sandbox: on. Your code ran in a sandbox of its own, with no network and as a user without privileges."
@@ -38,11 +38,11 @@ SANDBOX_OFF = (
     "but without bubblewrap's isolation. Ask your instructor if this is not expected."
 )
 SANDBOX_REQUIRED = "Not graded: GRADER_REQUIRE_SANDBOX is set and no sandbox can be made here ({why})."
-NO_PROJECT = "Not graded: no project.py was found in your submission{found}. Submit project.py (and ANSWERS.md beside it)."
+NOTHING_TO_GRADE = "Nothing was graded: {why}. Submit project.py, with ANSWERS.md beside it."
 DID_NOT_FINISH = "Not graded: grading did not finish ({why}). This is not a verdict on your code: resubmit, or tell your instructor."
-STOPPED = "stopped after {seconds:g} s"
-EXITED = "the grader exited with status {code}: {last}"
-UNREADABLE = "its report could not be read: {why}"
+STOPPED = "the runner was stopped"
+NOT_EMPTY = "{folder} is not empty: name a new folder for the trial run"
+NOT_THERE = "{path} does not exist: name a folder as students hand it in, or one project.py"
 
 
 @dataclass
@@ -53,29 +53,6 @@ class Graded:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     verdict: bool = True
-
-
-def find_submission(folder: Path) -> tuple[Path | None, Path | None, list[str]]:
-    """(project.py, its ANSWERS.md, other .py files seen): the shallowest project.py anywhere under folder,
-    and the ANSWERS.md beside it, else the shallowest one. Symbolic links are never followed."""
-    projects, answers, others = [], [], []
-    for here, folders, files in os.walk(folder, followlinks=False):
-        folders[:] = sorted(f for f in folders if not f.startswith((".", "__")))
-        for name in sorted(files):
-            path = Path(here, name)
-            if path.is_symlink() or not path.is_file():
-                continue
-            if name == "project.py":
-                projects.append(path)
-            elif name == "ANSWERS.md":
-                answers.append(path)
-            elif name.endswith(".py"):
-                others.append(str(path.relative_to(folder)))
-    depth = lambda p: (len(p.relative_to(folder).parts), str(p))  # noqa: E731 (a sort key, named once)
-    project = min(projects, key=depth, default=None)
-    beside = project.with_name("ANSWERS.md") if project else None
-    answer = beside if beside in answers else min(answers, key=depth, default=None)
-    return project, answer, others
 
 
 def sandbox_state() -> tuple[bool, str]:
@@ -108,132 +85,41 @@ def not_graded(project: str, why: str, seconds: float = 0.0) -> Graded:
 
 
 def grade_submission(folder: Path, time_limit: float) -> Graded:
-    """Grade the project.py found under folder, officially; never raises."""
+    """Grade the file found under folder, officially; never raises."""
     started = time.monotonic()
     try:
         return _grade(folder, time_limit, started)
     except BaseException as error:  # noqa: BLE001 (a platform must get a result whatever went wrong)
-        if isinstance(error, (KeyboardInterrupt, SystemExit)):
-            why = "the runner was stopped"
-        else:
-            why = f"{type(error).__name__}: {error}"
+        why = STOPPED if isinstance(error, (KeyboardInterrupt, SystemExit)) else f"{type(error).__name__}: {error}"
         return not_graded("project.py", DID_NOT_FINISH.format(why=capped(why, 300)), time.monotonic() - started)
 
 
 def _grade(folder: Path, time_limit: float, started: float) -> Graded:
-    project, answers, others = find_submission(folder)
-    if project is None:
-        found = f" (found: {', '.join(others[:5])})" if others else ""
-        return not_graded("project.py", NO_PROJECT.format(found=found), time.monotonic() - started)
-    shown = str(project.relative_to(folder))
+    found = find_project(folder)
+    if found.project is None:
+        return not_graded("project.py", NOTHING_TO_GRADE.format(why=found.note), time.monotonic() - started)
+    shown = "/".join(found.project)
     sandboxed, how = sandbox_state()
     if not sandboxed and os.environ.get("GRADER_REQUIRE_SANDBOX"):
         return not_graded(shown, SANDBOX_REQUIRED.format(why=how), time.monotonic() - started)
-    note = SANDBOX_ON if sandboxed else SANDBOX_OFF.format(why=how)
     uid = None if sandboxed or os.geteuid() != 0 else int(os.environ.get("GRADER_UID", NOBODY))
-    private = Path(tempfile.mkdtemp(prefix="platform-grade-"))
-    cache = Path(tempfile.mkdtemp(prefix="platform-pycache-"))
-    try:
-        work, home = private / "submission", private / "home"
-        work.mkdir()
-        home.mkdir()
-        shutil.copyfile(project, work / "project.py", follow_symlinks=False)
-        if answers is not None:
-            shutil.copyfile(answers, work / "ANSWERS.md", follow_symlinks=False)
-        cache.chmod(0o755)  # read by the sandbox's own user, written by the grader only
-        if uid is not None:
-            for path in (private, work, home, cache, *work.iterdir()):
-                os.chown(path, uid, uid)
-        report = private / "grade.json"
-        command = batch.grader_command(work, report, require_sandbox=sandboxed)
-        if uid is not None:
-            command = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *command]
-        env = {**batch.grader_env(cache), "HOME": str(home)}
-        code, stopped = _run(command, work, env, private / "output.log", time_limit)
-        seconds = time.monotonic() - started
-        if stopped:
-            return not_graded(shown, DID_NOT_FINISH.format(why=STOPPED.format(seconds=time_limit)), seconds)
-        raw, problem = _read_report(report)
-        if raw is None or code not in (0, 1):  # pytest: 0 all passed, 1 some failed; else it did not finish
-            why = UNREADABLE.format(why=problem) if problem else EXITED.format(code=code, last=_last_line(private / "output.log"))
-            _echo_log(private / "output.log")
-            return not_graded(shown, DID_NOT_FINISH.format(why=why), seconds)
-        checked, problem = batch.validated(raw)
-        if checked is None:
-            return not_graded(shown, DID_NOT_FINISH.format(why=problem), seconds)
-        grade = Grade.from_json(checked)
-        grade.project = shown
-        grade.load_error = _load_error(raw, grade)
-        return Graded(grade, [note], seconds)
-    finally:
-        shutil.rmtree(private, ignore_errors=True)
-        shutil.rmtree(cache, ignore_errors=True)
+    run = grading.grade(folder, found.project, found.answers, time_limit=time_limit, require_sandbox=sandboxed,
+                        as_user=uid)
+    seconds = time.monotonic() - started
+    if not run.verdict:
+        sys.stdout.write(run.last_output)  # a platform shows the runner's output to the instructor only
+        return not_graded(shown, DID_NOT_FINISH.format(why=capped(run.note or "no report", 300)), seconds)
+    grade = Grade.from_json(run.report)
+    grade.project = shown
+    notes = [found.note] if found.note else []
+    return Graded(grade, [*notes, SANDBOX_ON if sandboxed else SANDBOX_OFF.format(why=how)], seconds)
 
 
-def _run(command: list[str], cwd: Path, env: dict[str, str], log: Path, limit: float) -> tuple[int, bool]:
-    """(exit status, stopped at the limit). The grader's whole process group is killed as it ends."""
-    with open(log, "wb") as out:
-        child = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, start_new_session=True)
-    deadline, stopped = time.monotonic() + limit, False
-    try:
-        # Wait without reaping, so that the group id is still the child's own when the group is killed.
-        while os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
-            if time.monotonic() > deadline:
-                stopped = True
-                break
-            time.sleep(0.05)
-    finally:  # also when SIGTERM ends the wait: nothing of the grader outlives the runner
-        try:
-            os.killpg(child.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    return child.wait(), stopped
-
-
-def _read_report(path: Path) -> tuple[object | None, str]:
-    """The grader's report, read without following a link and capped; (None, why) if it cannot be had."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        return None, ""
-    except OSError as error:
-        return None, error.strerror or type(error).__name__
-    with os.fdopen(fd, "rb") as file:
-        data = file.read(REPORT_CAP + 1)
-    if len(data) > REPORT_CAP:
-        return None, "too large"
-    try:
-        return json.loads(data.decode("utf-8")), ""
-    except (ValueError, RecursionError):
-        return None, "not valid JSON"
-
-
-def _load_error(raw: object, grade: Grade) -> str | None:
-    """The report's load error, believed only when every graded check says the same: the file did not import."""
-    given = raw.get("load_error") if isinstance(raw, dict) else None
-    checks = [c for r in grade.items if r.item.graded for c in r.checks]
-    if isinstance(given, str) and given and checks and all(c.outcome is Outcome.ERROR for c in checks):
-        return capped(given, 2000)
-    return None
-
-
-def _last_line(log: Path) -> str:
-    """The grader's last words, often the exception that stopped it."""
-    try:
-        lines = [line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
-    except OSError:
-        return "no output"
-    errors = [line for line in lines if "Error" in line or "error" in line]
-    return capped((errors or lines or ["no output"])[-1], 300)
-
-
-def _echo_log(log: Path) -> None:
-    """The end of a failed grader's output on our stdout, which platforms show the instructor only."""
-    try:
-        sys.stdout.write(log.read_text(encoding="utf-8", errors="replace")[-4000:])
-    except OSError:
-        pass
+def said(graded: Graded) -> str:
+    """The runner's last line, for whoever reads its output: the score, or why there is none."""
+    if not graded.verdict:
+        return graded.notes[0] if graded.notes else DID_NOT_FINISH.format(why=STOPPED)
+    return f"{graded.grade.project}: {graded.grade.score} / {graded.grade.max_score} in {graded.seconds:.1f} s"
 
 
 def copy_grader(target: Path) -> None:
@@ -247,3 +133,41 @@ def copy_grader(target: Path) -> None:
 def on_sigterm_exit() -> None:
     """A platform that stops the runner with SIGTERM still gets a result: the signal becomes SystemExit."""
     signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
+
+
+# --- trying a deployment on this machine ---------------------------------------------------------------
+
+
+def trial_folder(into: Path | None, prefix: str) -> Path:
+    """Where a trial run lays out its platform's folders: a new temporary folder, or an empty one given.
+    ValueError, in words for the command line, for a folder that already holds something."""
+    if into is None:
+        return Path(tempfile.mkdtemp(prefix=prefix))
+    if into.exists() and any(into.iterdir()):
+        raise ValueError(NOT_EMPTY.format(folder=into))
+    into.mkdir(parents=True, exist_ok=True)
+    return into
+
+
+def hand_in(source: Path, target: Path) -> None:
+    """Put a submission where the platform puts it: a folder's contents as they are (links stay links, to be
+    refused as on the platform), or one file. ValueError when there is nothing at source."""
+    if source.is_dir():
+        shutil.copytree(source, target, symlinks=True)
+    elif source.exists():
+        target.mkdir(parents=True)
+        shutil.copy(source, target / source.name)
+    else:
+        raise ValueError(NOT_THERE.format(path=source))
+
+
+def run_entrypoint(script: Path, variables: dict[str, str]) -> int:
+    """Run a platform's entrypoint as the platform would (with bash), its output on this terminal. An
+    interpreter variable (*_PYTHON) already set in the environment wins over the one given here."""
+    env = dict(os.environ)
+    for key, value in variables.items():
+        if key.endswith("_PYTHON"):
+            env.setdefault(key, value)
+        else:
+            env[key] = value
+    return subprocess.run(["bash", str(script)], env=env, check=False).returncode

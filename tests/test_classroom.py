@@ -124,3 +124,16 @@ def test_a_missing_or_malformed_report_gives_no_points(tmp_path: Path) -> None:
 
 def test_an_honest_full_report_gives_full_points() -> None:
     assert classroom.points(honest()) == (100, 100)
+
+
+def test_a_class_gradebook_is_refused_with_the_command_that_makes_a_report(tmp_path: Path) -> None:
+    from checks.tools.gradebook import Row, write_gradebook
+    from checks.tools.validation import validated
+
+    report, _ = validated(honest())
+    write_gradebook([Row("ann", report, scores={"base": 20}), Row("ben", None, "no project.py", found=False)], tmp_path)
+    result = _run(tmp_path / "gradebook.json")
+    assert result.returncode == 2 and len(result.stdout.splitlines()) == 1
+    message = _commands(result.stdout)[0][2]
+    assert message == classroom.A_GRADEBOOK.format(path=tmp_path / "gradebook.json")
+    assert "one student's grade report" in message and "pytest --grade-json=reports/grade.json" in message

@@ -32,16 +32,22 @@ NOT_GRADED_TITLE = "No points reported"
 UNREADABLE = "{path} could not be read as a grade report ({why}): did the grading step run?"
 GRADER_ERRORS = "the grader could not load some of its own checks, so this is not a grade: {first}"
 NOT_RUN = "not every item ran ({items}), so the points would not be the grade. Was the run narrowed with -k?"
+A_GRADEBOOK = (
+    "{path} is a class gradebook (python -m checks.batch); this command takes one student's grade report: "
+    "run pytest --grade-json=reports/grade.json, then python -m checks.reports.classroom reports/grade.json"
+)
 
 
 class NoPoints(Exception):
     """Why a report gives no points for Classroom, in words for an ::error annotation."""
 
 
-def points(report: object) -> tuple[int | float, int | float]:
+def points(report: object, path: Path | str = "the report") -> tuple[int | float, int | float]:
     """(total, maximum) from a --grade-json report; NoPoints if it is malformed or not a finished grading."""
     if not isinstance(report, dict):
         raise NoPoints("the report is not a JSON object")
+    if is_gradebook(report):
+        raise NoPoints(A_GRADEBOOK.format(path=path))
     total, maximum = report.get("score"), report.get("max_score")
     for key, value in (("score", total), ("max_score", maximum)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
@@ -55,6 +61,12 @@ def points(report: object) -> tuple[int | float, int | float]:
     if skipped:
         raise NoPoints(NOT_RUN.format(items=", ".join(skipped)))
     return _plain(total), _plain(maximum)
+
+
+def is_gradebook(report: dict) -> bool:
+    """A gradebook.json: no items or score of its own, and one entry per student holding that student's report."""
+    return "items" not in report and bool(report) and all(
+        isinstance(entry, dict) and "report" in entry and "total" in entry for entry in report.values())
 
 
 def _plain(number: int | float) -> int | float:
@@ -83,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as error:
             why = error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
             raise NoPoints(UNREADABLE.format(path=args.report, why=why)) from None
-        lines = notices(*points(report))
+        lines = notices(*points(report, args.report))
     except NoPoints as problem:
         print(workflow_command("error", str(problem), title=NOT_GRADED_TITLE), flush=True)
         return 2

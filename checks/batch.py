@@ -59,7 +59,8 @@ SANDBOX_REQUIRED = (
 )
 PASSED_OVER = "Not submissions, so no rows: {entries}."
 PROGRESS = "[{done}/{total}] {name:<24} {score}/{max_score}{note}  ({seconds:.1f} s)"
-SUMMARY = "{count} in {seconds:.0f} s ({rate:.1f} per minute) with --jobs {jobs}: {kinds}. Gradebook: {path}"
+SUMMARY = "{count} in {seconds:.0f} s{rate} with --jobs {jobs}: {kinds}. Gradebook: {path}"
+RATE = " ({rate:.1f} per minute)"
 SHARD_SUMMARY = "Shard {k}/{n}: {count} of the class's {total} submissions."
 KINDS = ("{n} graded", "{n} with nothing to grade", "{n} not graded (see the notes)")
 
@@ -77,14 +78,15 @@ def submissions(count: int) -> str:
 
 
 def summary(rows: list[Row], seconds: float, jobs: int, path: Path) -> str:
-    """The last line: how many rows, and how many of them hold a grade, held nothing to grade, or went wrong."""
+    """The last line: how many rows, and how many of them hold a grade, held nothing to grade, or went wrong;
+    the rate counts the entries that had a file to grade (the others take no time)."""
     graded = sum(row.report is not None for row in rows)
     empty = sum(not row.found for row in rows)
     counts = (graded, empty, len(rows) - graded - empty)
     kinds = ", ".join(kind.format(n=n) for kind, n in zip(KINDS, counts) if n) or "none"
-    seconds = max(seconds, 0.001)
-    return SUMMARY.format(count=submissions(len(rows)), seconds=seconds, rate=len(rows) / (seconds / 60),
-                          jobs=jobs, kinds=kinds, path=path)
+    timed = len(rows) - empty
+    rate = RATE.format(rate=timed / (max(seconds, 0.001) / 60)) if timed else ""
+    return SUMMARY.format(count=submissions(len(rows)), seconds=seconds, rate=rate, jobs=jobs, kinds=kinds, path=path)
 
 
 def _print_progress(done: int, total: int, row: Row) -> None:

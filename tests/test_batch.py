@@ -338,8 +338,10 @@ def test_the_last_line_counts_every_kind_of_row_and_one_submission_is_singular()
             Row("cy", None, "refused: cy is a symbolic link")]
     assert batch.summary(rows[:1], 60, 2, Path("g.csv")) == (
         "1 submission in 60 s (1.0 per minute) with --jobs 2: 1 graded. Gradebook: g.csv")
-    assert batch.summary(rows, 60, 1, Path("g.csv")).startswith(
-        "3 submissions in 60 s (3.0 per minute) with --jobs 1: 1 graded, 1 with nothing to grade, 1 not graded")
+    assert batch.summary(rows, 60, 1, Path("g.csv")).startswith(  # the rate counts the entries with a file
+        "3 submissions in 60 s (2.0 per minute) with --jobs 1: 1 graded, 1 with nothing to grade, 1 not graded")
+    assert batch.summary(rows[1:2], 0.01, 2, Path("g.csv")) == (
+        "1 submission in 0 s with --jobs 2: 1 with nothing to grade. Gradebook: g.csv")
 
 
 def test_a_python_without_the_graders_libraries_stops_the_batch_in_one_line(tmp_path: Path, monkeypatch, capsys) -> None:

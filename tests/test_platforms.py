@@ -362,6 +362,10 @@ def test_a_rebuilt_question_keeps_its_uuid(tmp_path: Path) -> None:
     kept = _uuid_of(tmp_path / "course")
     assert first == 0 and prairielearn.main(["build", str(tmp_path / "course"), "--image", "r/g:2"]) == 0
     assert _uuid_of(tmp_path / "course") == kept
+    stale = tmp_path / "course" / "serverFilesCourse" / prairielearn.FOLDER / "checks" / "test_removed_since.py"
+    stale.write_text("def test_x():\n    pass\n")
+    prairielearn.main(["build", str(tmp_path / "course")])
+    assert not stale.exists()  # a rebuild over a folder keeps the uuid, not the grader's old files
     prairielearn.main(["build", str(tmp_path / "fresh")])
     assert _uuid_of(tmp_path / "fresh") != kept  # only a first build makes one
     prairielearn.main(["build", str(tmp_path / "again"), "--uuid", kept.upper()])

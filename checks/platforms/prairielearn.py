@@ -59,6 +59,7 @@ def build(target: Path, image: str, question_uuid: str | None = None) -> tuple[P
     question = target / "questions" / QUESTION
     chosen, how = _question_uuid(question / "info.json", question_uuid)
     server = target / "serverFilesCourse" / FOLDER
+    shutil.rmtree(server, ignore_errors=True)  # a rebuild must not keep a check module the grader no longer has
     common.copy_grader(server)
     shutil.copyfile(TEMPLATES / "run.sh", server / "run.sh")
     (server / "run.sh").chmod(0o755)

@@ -18,6 +18,6 @@ else
   (cd "$HERE" && exec "$PYTHON" -m checks.platforms.prairielearn run)
 fi
 if [ ! -s "$RESULTS" ]; then
-  printf '{"gradable": false, "format_errors": ["The grader stopped before writing a result. This is not a verdict on your code: tell your instructor."]}\n' > "$RESULTS"
+  printf '{"gradable": false, "format_errors": ["The grader could not start, or stopped before writing a result. This is not a verdict on your code: tell your instructor."]}\n' > "$RESULTS"
 fi
 exit 0

@@ -79,7 +79,8 @@ async def refuse_aiohttp(session: aiohttp.ClientSession, method: str, url: Any, 
     in place of the connector, so it builds the URL, the headers, the body and the ClientRequest
     and starts its timers as it would, then stops. Two keywords are replaced: `middlewares`, as the
     stop must be the only one (the student's never run under the stubs anyway), and
-    `upload_tracker`, which may be bound to one request only.
+    `upload_tracker`, which may be bound to one request only. A session's TraceConfig hears this
+    run: its request start, then a request exception that is this module's `_Unsent`.
     """
     timeout = kwargs.get("timeout", session.timeout)  # as in _request: no timeout means the session's
     if not isinstance(timeout, aiohttp.ClientTimeout):

@@ -178,3 +178,62 @@ def item(item_id: str) -> Item:
         return BY_ID[item_id]
     except KeyError:
         raise KeyError(f"unknown item id {item_id!r}; the catalogue has {', '.join(BY_ID)}") from None
+
+
+PROPERTY_HINTS: dict[str, str] = {
+    # Hints for the property a failing scenario broke (checks/contract/judge.py): more precise than the
+    # item's own hint, since they follow what the smallest failing case shows.
+    "urls": (
+        "Is every URL built from BASE_URL when the function runs, as BASE_URL + '/posts/' + id, keeping any path "
+        "BASE_URL has? (urljoin with '/posts/1' drops it.)"
+    ),
+    "raised": (
+        "Which line raised it? The function should return its results here: is something assumed about the ids "
+        "(their kind, their number, none at all) or about an earlier call that does not hold?"
+    ),
+    "raised_safe": (
+        "Does each request catch its own exception around everything it does, reading the body too, and does it "
+        "catch every Exception (a body that is not JSON raises ValueError, not an aiohttp error)?"
+    ),
+    "silent_error": (
+        "Which call turns an error status into an exception, whatever the body holds (JSON, {}, text, HTML), and "
+        "is every response checked, wherever it comes in the list?"
+    ),
+    "decoded_first": (
+        "Is the status checked before the body is decoded? An error page is rarely JSON: decoding it first raises "
+        "a decoding error instead of the one for the status."
+    ),
+    "wrong_error": "Is the exception the request raised kept as it is, rather than replaced by one of your own?",
+    "kept_failure": (
+        "Does the request's exception come out of the call once the session is closed? A `return` inside "
+        "`finally`, or gather(..., return_exceptions=True), swallows it."
+    ),
+    "cancel": (
+        "If the caller gives up (a wait_for around the call cancels it), does your cleanup still run? "
+        "`except Exception` does not see a cancellation; `finally` does."
+    ),
+    "requests_missing": (
+        "Does every call ask the server for every id it is given, each time it is called? A result that was not "
+        "asked for (kept from an earlier call, or made up) is not the server's."
+    ),
+    "requests_repeated": "Is a request sent twice for one id, or tried again after it failed?",
+    "requests_extra": "Does the function ask only for the ids it is given, and not also for its defaults?",
+    "requests_order": "Are the posts asked for one after another, in the order given?",
+    "client": "Which library should this function use: requests for the sync version, aiohttp for the async ones?",
+    "shape": (
+        "Does it return one result per id given, in a list (or a (posts, users) pair), even for an empty list or "
+        "a repeated id, and the same on a second call?"
+    ),
+    "slot": "Does each slot hold what the server sent for that id, as a dict, in the order the ids were given?",
+    "slot_order": "Are the results kept in the order the ids were given, rather than the order they finished in?",
+    "slot_failure": (
+        "Does each slot of a failed request hold the exception that request raised, itself, with the posts of the "
+        "requests that worked around it?"
+    ),
+    "own_session": "Does fetch_one use the session it is given instead of opening one?",
+    "sessions": "Is exactly one ClientSession opened for the whole batch, and used for every request?",
+    "closed": (
+        "Is the session closed on every path, including an empty batch and a batch whose requests failed, and "
+        "does it own its connector?"
+    ),
+}

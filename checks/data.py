@@ -23,21 +23,27 @@ _WORDS = (
 ).split()
 
 
-def post(post_id: int) -> dict[str, Any]:
-    """The stand-in's post `post_id`: same shape as the public API's, text made up here."""
+def post(post_id: int, salt: str = "") -> dict[str, Any]:
+    """The stand-in's post `post_id`: same shape as the public API's, text made up here.
+
+    `salt` ends the body: a grading serves posts salted with a token of its own, so code that makes up
+    the posts (from this module, say) instead of asking for them shows, since it cannot know the token.
+    """
     words = [_WORDS[(post_id * k + 3) % len(_WORDS)] for k in range(1, 6)]
+    body = "\n".join(" ".join(words[i:] + words[:i]) for i in range(4))
     return {
         "userId": (post_id - 1) // 10 + 1,
         "id": post_id,
         "title": " ".join(words[:3]) + f" {post_id}",
-        "body": "\n".join(" ".join(words[i:] + words[:i]) for i in range(4)),
+        "body": body + (f"\n{salt}" if salt else ""),
     }
 
 
-def user(user_id: int) -> dict[str, Any]:
+def user(user_id: int, salt: str = "") -> dict[str, Any]:
     name = f"{_WORDS[user_id % len(_WORDS)].title()} {_WORDS[(user_id * 7) % len(_WORDS)].title()}"
     handle = name.lower().replace(" ", ".")
-    return {"id": user_id, "name": name, "username": handle, "email": f"{handle}@example.test"}
+    found = {"id": user_id, "name": name, "username": handle, "email": f"{handle}@example.test"}
+    return {**found, "website": f"{handle}.{salt}.example.test"} if salt else found
 
 
 COMMENTS_PER_POST = 5

@@ -65,8 +65,9 @@ def client_of(user_agent: str) -> str:
 class FakeAPI:
     """The server's state: its settings, the requests it saw (as a Probe) and the connections it accepted."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, salt: str = "") -> None:
         self.settings = settings or Settings()
+        self.salt = salt  # ends every body served (checks/data.py); a grading sets one, the tools do not
         self.probe = Probe()
         self.connections = 0
         self._seen: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -127,16 +128,22 @@ class FakeAPI:
         finally:
             self.probe.finish(span, span.outcome if span.outcome != "pending" else "answered")
 
+    def post(self, post_id: int) -> dict[str, Any]:
+        return post(post_id, self.salt)
+
+    def user(self, user_id: int) -> dict[str, Any]:
+        return user(user_id, self.salt)
+
     def _resource(self, request: web.Request) -> tuple[int, Any]:
         path = request.path.rstrip("/")
         if path == "/posts":
-            return 200, [post(i) for i in range(1, POST_COUNT + 1)]
+            return 200, [self.post(i) for i in range(1, POST_COUNT + 1)]
         if path == "/users":
-            return 200, [user(i) for i in range(1, USER_COUNT + 1)]
+            return 200, [self.user(i) for i in range(1, USER_COUNT + 1)]
         if path == "/comments":
             wanted = request.query.get("postId", "")
             return 200, comments_for(int(wanted)) if wanted.isdigit() else []
-        for route, make, count in (("posts", post, POST_COUNT), ("users", user, USER_COUNT)):
+        for route, make, count in (("posts", self.post, POST_COUNT), ("users", self.user, USER_COUNT)):
             found = re.fullmatch(rf"/{route}/(\d+)", path)
             if found and 1 <= int(found.group(1)) <= count:
                 return 200, make(int(found.group(1)))
@@ -161,13 +168,13 @@ class FakeAPI:
 
 
 @asynccontextmanager
-async def serve(settings: Settings | None = None, port: int = 0, sock: Any = None) -> AsyncIterator[FakeAPI]:
+async def serve(settings: Settings | None = None, port: int = 0, sock: Any = None, salt: str = "") -> AsyncIterator[FakeAPI]:
     """Run the stand-in on loopback (a free port unless told otherwise) for the length of the block.
 
     `sock`, a socket already listening, is used instead: official grading makes it inside the
     sandbox's own network, so only the sandbox can reach the server.
     """
-    api = FakeAPI(settings)
+    api = FakeAPI(settings, salt)
     # handler_cancellation: a client that gives up (a timeout) cancels its handler, as on a real server.
     runner = web.AppRunner(api.app, access_log=None, handle_signals=False, handler_cancellation=True)
     await runner.setup()
@@ -186,8 +193,8 @@ async def serve(settings: Settings | None = None, port: int = 0, sock: Any = Non
 class BackgroundServer:
     """The stand-in on its own thread and event loop, for synchronous callers (the run command, benchmarks)."""
 
-    def __init__(self, settings: Settings | None = None, port: int = 0, sock: Any = None) -> None:
-        self._settings, self._port, self._sock = settings, port, sock
+    def __init__(self, settings: Settings | None = None, port: int = 0, sock: Any = None, salt: str = "") -> None:
+        self._settings, self._port, self._sock, self._salt = settings, port, sock, salt
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fakeapi", daemon=True)
         self._context: Any = None
@@ -195,7 +202,7 @@ class BackgroundServer:
 
     def start(self) -> FakeAPI:
         self._thread.start()
-        self._context = serve(self._settings, self._port, self._sock)
+        self._context = serve(self._settings, self._port, self._sock, self._salt)
         self.api = asyncio.run_coroutine_threadsafe(self._context.__aenter__(), self._loop).result(timeout=10)
         return self.api
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import strategies as st
 
-from checks.data import post, shuffled, user
-from checks.engine.gates import Paced, Together
+from checks.contract import strategies
+from checks.contract.scenario import Call, Ids, Scenario
+from checks.data import shuffled
+from checks.engine.gates import REFILL, Paced, Together
+from checks.engine.explore import Explorer
 from checks.engine.harness import Harness, timing
 from checks.engine.probe import Probe
 from checks.engine.stubs import descending
@@ -79,10 +83,24 @@ async def test_limited_with_room_for_every_request(harness: Harness) -> None:
     await expect_capped(harness, [1, 2, 3, 4], 10)
 
 
+LATE_REFILL = (
+    "fetch_async_limited(max_concurrent={cap}): after {released} requests finished{order}, the new ones "
+    "took {seconds:.2f} s to start (the time the machine kept the grader or your code waiting for a CPU not "
+    "counted); expected them within {bound:g} s. Does anything wait (a sleep, a look for a free slot now and "
+    "then) between one request finishing and the next one starting?"
+)
+NEWEST_FIRST = ", the newest first"
+
+
 @pytest.mark.item("alter-2")
-async def test_limited_starts_the_next_request_as_one_finishes(harness: Harness) -> None:
-    # Answers go two at a time; after each pair, two waiting requests must start before any more go.
-    paced = harness.api.gate = Paced(total=len(TWELVE), cap=3, step=2)
+@pytest.mark.parametrize("newest_first", [True, False], ids=["newest-first", "oldest-first"])
+async def test_limited_starts_the_next_request_as_one_finishes(harness: Harness, newest_first: bool) -> None:
+    # Answers go two at a time, the most recently started first (or the oldest first); after each pair,
+    # two waiting requests must start, at once, before any more go. A limiter that waits for the oldest
+    # request, or deals the ids to fixed workers, starts fewer; one that pauses starts them late.
+    paced = harness.api.gate = Paced(
+        total=len(TWELVE), cap=3, step=2, newest_first=newest_first, meter=harness.runner.cpu_waited
+    )
     run = await harness.call("fetch_async_limited", TWELVE, max_concurrent=3)
     harness.expect(
         run.peak <= 3,
@@ -91,12 +109,15 @@ async def test_limited_starts_the_next_request_as_one_finishes(harness: Harness)
         picture=True,
     )
     slow = paced.slowest_step()
-    harness.expect(
-        slow is None,
-        SLOW_REFILL.format(cap=3, released=slow.released, started=slow.started, waiting=slow.expected) if slow else "",
-        run,
-        picture=True,
-    )
+    order = NEWEST_FIRST if newest_first else ""
+    if slow is not None and slow.started < slow.expected:
+        message = SLOW_REFILL.format(cap=3, released=slow.released, started=slow.started, waiting=slow.expected)
+        raise harness.fail(message.replace("finished,", f"finished{order},", 1), run, picture=True)
+    if slow is not None:
+        raise harness.fail(
+            LATE_REFILL.format(cap=3, released=slow.released, order=order, seconds=slow.seconds, bound=REFILL),
+            run, picture=True,
+        )
     harness.expect_items(run, TWELVE)
 
 
@@ -145,11 +166,11 @@ async def test_two_endpoints_are_fetched_in_one_batch(harness: Harness) -> None:
     )
     posts, users = value
     harness.expect(
-        not (_holds(users, [post(i) for i in post_ids]) and _holds(posts, [user(i) for i in user_ids])),
+        not (_holds(users, [harness.api.post(i) for i in post_ids]) and _holds(posts, [harness.api.user(i) for i in user_ids])),
         "fetch_two_endpoints() returned (users, posts); expected (posts, users), in that order.",
     )
     harness.expect_items(run, post_ids, got=posts)
-    harness.expect_items(run, user_ids, make=user, what="user", got=users)
+    harness.expect_items(run, user_ids, make=harness.api.user, what="user", got=users)
     harness.expect_one_session(run)
 
 
@@ -162,7 +183,7 @@ async def test_two_endpoints_default_to_users_one_to_five(harness: Harness) -> N
         isinstance(value, (tuple, list)) and len(value) == 2,
         f"fetch_two_endpoints([2]) returned {type(value).__name__}; expected a pair (posts, users).",
     )
-    harness.expect_items(run, [1, 2, 3, 4, 5], make=user, what="user", got=value[1])
+    harness.expect_items(run, [1, 2, 3, 4, 5], make=harness.api.user, what="user", got=value[1])
 
 
 def _peak_until_headers(spans: list) -> int:
@@ -182,3 +203,38 @@ def _why_not_together(spans: list, wanted: int) -> str:
 
 def _holds(part: object, expected: list) -> bool:
     return isinstance(part, (list, tuple)) and list(part) == expected
+
+
+# --- explored: generated scenarios judged by the contract's model (checks/contract/) ------------
+
+LIMITED_EDGES = [
+    Scenario(
+        (Call("fetch_async_limited", Ids((4, 2, 5, 1, 3)), options=(("max_concurrent", 2),)),
+         Call("fetch_async_limited", Ids((4, 2, 5, 1, 3)), options=(("max_concurrent", 2),), in_loop=1)),
+        note="twice, in two event loops, with requests waiting for a slot: a semaphore kept from the first loop fails",
+    ),
+    Scenario((Call("fetch_async_limited", Ids(())),), note="no ids at all"),
+    Scenario((Call("fetch_async_limited"), Call("fetch_async_limited")), note="the defaults, twice"),
+    Scenario((Call("fetch_async_limited", Ids((3, 3, 1)), options=(("max_concurrent", 1),)),), base_path="/api/v1"),
+]
+TWO_ENDPOINT_EDGES = [
+    Scenario((Call("fetch_two_endpoints", Ids(()), Ids(())),), note="no ids of either kind"),
+    Scenario((Call("fetch_two_endpoints", Ids((2,)), Ids(())),), note="no user ids"),
+    Scenario(
+        (Call("fetch_two_endpoints", Ids((1,)), Ids((3, 1))), Call("fetch_two_endpoints", Ids((2,)), Ids((1,)))),
+        note="a user asked for again by a second call: each call asks the server itself",
+    ),
+    Scenario((Call("fetch_two_endpoints", Ids((4,))), Call("fetch_two_endpoints", Ids((4,)), in_loop=1)),
+             base_path="/api/v1", note="the default users, twice in two event loops"),
+]
+caps = st.one_of(st.just(()), st.builds(lambda k: (("max_concurrent", k),), st.integers(1, 4)))
+
+
+@pytest.mark.item("alter-2")
+def test_limited_explored(explorer: Explorer) -> None:
+    explorer.explore(strategies.batches("fetch_async_limited", caps), LIMITED_EDGES)
+
+
+@pytest.mark.item("alter-3")
+def test_two_endpoints_explored(explorer: Explorer) -> None:
+    explorer.explore(strategies.two_endpoint_batches(), TWO_ENDPOINT_EDGES)

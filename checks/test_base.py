@@ -6,8 +6,11 @@ import re
 
 import pytest
 
-from checks.data import post, shuffled
+from checks.contract import strategies
+from checks.contract.scenario import Call, Ids, Scenario
+from checks.data import shuffled
 from checks.engine.gates import Together
+from checks.engine.explore import Explorer
 from checks.engine.harness import Harness, Run, short, shown_ids
 from checks.engine.probe import Probe
 from checks.engine.stubs import descending
@@ -75,7 +78,7 @@ async def test_fetch_one_returns_the_post_through_the_given_session(harness: Har
     )
     harness.expect(len(run.spans) == 1, f"fetch_one(session, 7) made {len(run.spans)} requests, expected 1.")
     harness.expect(
-        run.value == post(7), f"fetch_one(session, 7) returned {short(run.value)}; expected post 7's JSON as a dict."
+        run.value == harness.api.post(7), f"fetch_one(session, 7) returned {short(run.value)}; expected post 7's JSON as a dict."
     )
 
 
@@ -219,3 +222,34 @@ def test_sync_fetches_fifty_posts_one_at_a_time(harness: Harness) -> None:
 @pytest.mark.item("alter-1")
 async def test_async_fetches_fifty_posts_at_once(harness: Harness) -> None:
     await expect_async_batch(harness, FIFTY)
+
+
+# --- base, explored: generated scenarios judged by the contract's model (checks/contract/) ------
+
+SYNC_EDGES = [
+    Scenario((Call("fetch_sync", Ids(())),), note="no ids at all"),
+    Scenario((Call("fetch_sync"), Call("fetch_sync")), note="the defaults, twice on one import"),
+    Scenario((Call("fetch_sync", Ids((5, 5, 2))),), note="a repeated id"),
+    Scenario((Call("fetch_sync", Ids((4, 1), "tuple")),), base_path="/api/v1", note="a tuple, and a path in BASE_URL"),
+]
+ASYNC_EDGES = [
+    Scenario((Call("fetch_async", Ids(())),), note="no ids at all"),
+    Scenario((Call("fetch_async"), Call("fetch_async", in_loop=1)), note="the defaults twice, in two event loops"),
+    Scenario((Call("fetch_async", Ids((3, 7, 3))),), note="a repeated id"),
+    Scenario((Call("fetch_async", Ids.range(2, 6)),), base_path="/api/v1", note="a range, and a path in BASE_URL"),
+]
+
+
+@pytest.mark.item("base")
+def test_fetch_sync_explored(explorer: Explorer) -> None:
+    explorer.explore(strategies.batches("fetch_sync"), SYNC_EDGES)
+
+
+@pytest.mark.item("base")
+def test_fetch_one_explored(explorer: Explorer) -> None:
+    explorer.explore(strategies.fetch_one_calls(), [Scenario((Call("fetch_one", post_id=3),), base_path="/api/v1")])
+
+
+@pytest.mark.item("base")
+def test_fetch_async_explored(explorer: Explorer) -> None:
+    explorer.explore(strategies.batches("fetch_async"), ASYNC_EDGES)

@@ -8,9 +8,13 @@ import aiohttp
 import pytest
 import requests
 
+from checks.contract import strategies
+from checks.contract.scenario import MISSING as NO_SUCH_POST, Call, Ids, Scenario
 from checks.data import shuffled
 from checks.engine.gates import Together
+from checks.engine.explore import Explorer
 from checks.engine.harness import Harness, short
+from checks.engine.stubs import Reply
 from checks.engine.stubs import descending
 
 TEN = shuffled(10, seed=4)
@@ -137,3 +141,49 @@ async def test_tiny_timeout_on_one_request_raises_timeout_error(harness: Harness
         + (f"raised {type(run.error).__name__}" if run.error else f"returned {short(run.value)}")
         + "; expected it to raise TimeoutError.",
     )
+
+
+# --- explored: generated scenarios judged by the contract's model (checks/contract/) ------------
+
+SESSIONS = frozenset({"own_session", "sessions", "closed"})
+"""How sessions are opened and closed is judged by base and break-1, not by the items about errors and deadlines."""
+MANUAL_EDGES = [
+    Scenario((Call("fetch_async_manual_session", Ids(())),), note="an empty batch: any session it opens is closed"),
+    Scenario((Call("fetch_async_manual_session", Ids((2, 6))), Call("fetch_async_manual_session", Ids((2, 6)), in_loop=1)),
+             note="twice, in two event loops"),
+]
+FETCH_ONE_ERROR_EDGES = [
+    Scenario((Call("fetch_one", post_id=4),), replies=(("/posts/4", Reply(400, "error_json")),), note="a JSON error body"),
+    Scenario((Call("fetch_one", post_id=7),), replies=(("/posts/7", Reply(503, "html")),), note="an HTML error page"),
+    Scenario((Call("fetch_one", post_id=NO_SUCH_POST),), note="a post that does not exist: 404 with {}"),
+]
+SYNC_ERROR_EDGES = [
+    Scenario((Call("fetch_sync", Ids((6, 2, 9))),), replies=(("/posts/6", Reply(500, "text")),), note="the first of three fails"),
+    Scenario((Call("fetch_sync", Ids((3, 8, 1))),), replies=(("/posts/8", Reply(404, "error_json")),), note="the middle one"),
+    Scenario((Call("fetch_sync", Ids((5, 1))),), replies=(("/posts/5", Reply(400, "html")),), note="an HTML error page"),
+]
+TINY_EDGES = [
+    Scenario((Call("fetch_async_with_timeout", Ids((1, 2, 3)), options=(("timeout", 0.001),)),),
+             replies=tuple((f"/posts/{i}", Reply(held=True)) for i in (1, 2, 3))),
+    Scenario((Call("fetch_one_with_timeout", post_id=2, options=(("timeout", 0.001),)),), replies=(("/posts/2", Reply(held=True)),)),
+]
+
+
+@pytest.mark.item("break-1")
+def test_manual_session_explored(explorer: Explorer) -> None:
+    explorer.explore(strategies.batches("fetch_async_manual_session"), MANUAL_EDGES)
+
+
+@pytest.mark.item("break-2")
+def test_fetch_one_errors_explored(explorer: Explorer) -> None:
+    explorer.explore(strategies.fetch_one_errors(), FETCH_ONE_ERROR_EDGES, ignore=SESSIONS)
+
+
+@pytest.mark.item("break-2")
+def test_fetch_sync_errors_explored(explorer: Explorer) -> None:
+    explorer.explore(strategies.sync_errors(), SYNC_ERROR_EDGES, ignore=SESSIONS)
+
+
+@pytest.mark.item("break-3")
+def test_tiny_deadlines_explored(explorer: Explorer) -> None:
+    explorer.explore(strategies.tiny_deadlines(), TINY_EDGES, ignore=SESSIONS)

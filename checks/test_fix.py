@@ -7,10 +7,13 @@ from collections import Counter
 import aiohttp
 import pytest
 
-from checks.data import post, shuffled
+from checks.contract import strategies
+from checks.contract.scenario import Call, Ids, Scenario
+from checks.data import shuffled
 from checks.engine.gates import Together
+from checks.engine.explore import Explorer
 from checks.engine.harness import Harness, Run, short, timing
-from checks.engine.stubs import DROPPED, descending
+from checks.engine.stubs import DROPPED, Reply, descending
 
 EIGHT = shuffled(8, seed=5)
 
@@ -72,7 +75,7 @@ async def expect_failures_in_their_slots(
             )
         else:
             harness.expect(
-                slot == post(post_id),
+                slot == harness.api.post(post_id),
                 f"fetch_async_safe(): the slot for post {post_id} holds {short(slot)}; expected that post, "
                 "since its request worked." + (" Are the results in the order of the ids?" if isinstance(slot, dict) else ""),
             )
@@ -175,7 +178,7 @@ async def test_slow_requests_time_out_while_the_rest_arrive(harness: Harness) ->
             )
         else:
             harness.expect(
-                slot == post(post_id),
+                slot == harness.api.post(post_id),
                 f"fetch_async_with_timeout(timeout={DEADLINE}): post {post_id} answers in "
                 f"{harness.api.delays[f'/posts/{post_id}']:.2f} s, within the deadline, but its slot holds {short(slot)}; "
                 "expected the post. "
@@ -210,7 +213,7 @@ async def test_one_request_with_a_deadline(harness: Harness) -> None:
     finally:
         await session.close()
     harness.expect(
-        quick.value == post(1),
+        quick.value == harness.api.post(1),
         f"fetch_one_with_timeout(session, 1, {DEADLINE}) returned {short(quick.value)}; expected post 1, which answers in 0.02 s.",
     )
     harness.expect(
@@ -253,3 +256,33 @@ async def test_manual_session_is_closed_when_a_request_fails(harness: Harness) -
         + ", the ClientSession was left open. Does a finally block close it on every path?",
     )
     harness.expect_connectors_closed(run, when=" with one request failing")
+
+
+# --- explored: generated scenarios judged by the contract's model (checks/contract/) ------------
+
+SAFE_EDGES = [
+    Scenario((Call("fetch_async_safe", Ids((3, 1))),), replies=(("/posts/3", Reply(body="not_json")),),
+             note="a 200 whose body is not JSON: a failed request like any other"),
+    Scenario((Call("fetch_async_safe", Ids((2, 5))),), replies=(("/posts/5", Reply(body="cut")),),
+             note="a body cut off half-way"),
+    Scenario((Call("fetch_async_safe", Ids((4, 6, 4))),), replies=(("/posts/4", Reply(503, "html")),),
+             note="an HTML error page, for an id asked for twice"),
+    Scenario((Call("fetch_async_safe", Ids(())),), note="no ids at all"),
+]
+MANUAL_FAILURE_EDGES = [
+    Scenario((Call("fetch_async_manual_session", Ids((1, 2, 3))),), replies=(("/posts/2", Reply(dropped=True)),),
+             note="one request fails: the call raises it, and the session is closed"),
+    Scenario((Call("fetch_async_manual_session", Ids((5, 6, 7, 8)), cancel_after=4),),
+             replies=tuple((f"/posts/{i}", Reply(held=True)) for i in (5, 6, 7, 8)),
+             note="the caller gives up mid-batch: the session is closed all the same"),
+]
+
+
+@pytest.mark.item("fix-1")
+def test_safe_batch_explored(explorer: Explorer) -> None:
+    explorer.explore(strategies.failing_batches("fetch_async_safe"), SAFE_EDGES)
+
+
+@pytest.mark.item("fix-3")
+def test_manual_session_failures_explored(explorer: Explorer) -> None:
+    explorer.explore(strategies.failing_batches("fetch_async_manual_session", strategies.dropped_replies), MANUAL_FAILURE_EDGES)

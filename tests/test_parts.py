@@ -81,7 +81,7 @@ async def test_stand_in_serves_posts_and_counts_requests_in_flight() -> None:
                 async with session.get(f"{api.base}/posts/{i}") as response:
                     return await response.json()
 
-            assert await asyncio.gather(one(1), one(2), one(3)) == [post(1), post(2), post(3)]
+            assert await asyncio.gather(one(1), one(2), one(3)) == [api.post(1), api.post(2), api.post(3)]
     assert Probe.peak(api.probe.spans) == 3
     assert len(api.probe.sessions) == 1 and api.probe.sessions[0].closed
 

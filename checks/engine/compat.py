@@ -34,3 +34,19 @@ class StubResponse(ClientResponse):
 
 
 _NEEDS_STREAM_WRITER = "stream_writer" in inspect.signature(ClientResponse.__init__).parameters
+
+
+def without_local_constants() -> None:
+    """Make Hypothesis draw only from its own constants, never from the modules that happen to be loaded.
+
+    Hypothesis (6.13x and later) sometimes draws a constant found in "local" modules, those outside
+    site-packages and the standard library, which here would include the graded file itself: two
+    students, or one student graded in-process and officially (where the grader never imports the
+    file), would be given different scenarios. Every grading must see the same ones, so the pool of
+    local constants is kept empty. This is the one place that touches Hypothesis's internals; a
+    self-test (tests/test_contract.py) fails when it stops working.
+    """
+    from hypothesis.internal.conjecture import providers
+
+    empty = providers.Constants()
+    providers._get_local_constants = lambda: empty  # noqa: SLF001 - see the docstring

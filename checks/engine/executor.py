@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator
 
 import aiohttp
 
+from checks.engine import stall
 from checks.engine.loader import location
 from checks.engine.probe import Probe
 from checks.engine.wire import unawaited
@@ -81,6 +82,10 @@ class Executor:
             self.probe.connectors.remove(made.connector)
         return made
 
+    def cpu_waited(self) -> float | None:
+        """Seconds this process's threads (the grader's and the student code's) have waited for a CPU so far."""
+        return stall.waited("self")
+
     async def tidy_up(self) -> None:
         for leaked in self.probe.open_sessions():
             await leaked.close()
@@ -89,11 +94,19 @@ class Executor:
 
     # --- the three ways a check calls student code ---------------------------------------------
 
-    async def attempt(self, name: str, args: tuple, kwargs: dict, tidy: bool = True) -> Facts:
-        """Await student function `name`; whatever it raises is kept in the Facts, not raised."""
+    async def attempt(
+        self, name: str, args: tuple, kwargs: dict, tidy: bool = True, cancel_after: int | None = None, in_loop: int = 0
+    ) -> Facts:
+        """Await student function `name`; whatever it raises is kept in the Facts, not raised.
+
+        With `cancel_after`, the caller gives up on the call (cancels it, as a caller's wait_for would)
+        once that many of its requests have reached the stand-in: code that cleans up only after an
+        ordinary exception shows. `in_loop` is for the worker's runner; here the caller picks the loop.
+        """
         fn = self.function(name)
         if fn is None:
             return Facts(name, missing=True)
+        args = _copies(args)
         with self._measuring(name) as facts:
             facts.async_underneath = inspect.iscoroutinefunction(inspect.unwrap(fn))
             try:
@@ -102,7 +115,12 @@ class Executor:
                     # is defined: a plain decorator around an async def still returns a coroutine.
                     returned = fn(*args, **kwargs)
                     facts.not_async = not inspect.isawaitable(returned)
-                    facts.value = returned if facts.not_async else await returned
+                    if facts.not_async:
+                        facts.value = returned
+                    elif cancel_after is None:
+                        facts.value = await returned
+                    else:
+                        facts.value = await self._cancelled_after(returned, cancel_after)
             except TimeoutError:
                 if not limit.expired():
                     raise  # the student's own TimeoutError: a result like any other
@@ -111,11 +129,27 @@ class Executor:
             await self.tidy_up()
         return facts
 
+    async def _cancelled_after(self, awaitable: Any, requests: int) -> Any:
+        """Await `awaitable` as a task, and cancel that task once `requests` requests have arrived."""
+        task = asyncio.ensure_future(awaitable)
+        loop, seen = asyncio.get_running_loop(), len(self.probe.spans)
+
+        def arrived() -> None:
+            if len(self.probe.spans) - seen >= requests and not task.done():
+                loop.call_soon_threadsafe(task.cancel)
+
+        self.probe.on_begin = arrived
+        try:
+            return await task
+        finally:
+            self.probe.on_begin = None
+
     def attempt_sync(self, name: str, args: tuple, kwargs: dict) -> Facts:
         """Call plain student function `name`; only a time limit from outside can stop it if it never returns."""
         fn = self.function(name)
         if fn is None:
             return Facts(name, missing=True)
+        args = _copies(args)
         with self._measuring(name) as facts, _as_in_a_new_process(), _printed(facts):
             facts.value = fn(*args, **kwargs)
             if inspect.iscoroutine(facts.value):
@@ -156,6 +190,12 @@ class Executor:
         facts.connectors_left_open = len(self.probe.open_connectors(connectors_before))
         facts.blocking = self.probe.blocking[blocking:]
         facts.unexpected = self.probe.unexpected[unexpected:]
+
+
+def _copies(args: tuple) -> tuple:
+    """The caller's lists as copies, as official grading's worker gets them: code that empties the list it was
+    given (pop() in a worker) must not empty the check's own, in one mode and not in the other."""
+    return tuple(list(a) if type(a) is list else a for a in args)
 
 
 def _settle_unawaited(value: Any, depth: int = 2) -> None:

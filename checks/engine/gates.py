@@ -87,6 +87,12 @@ class Together:
         self._open.set()
 
 
+REFILL = 0.05
+"""Seconds of the code's own time (a wait for a CPU does not count) within which a freed slot must be
+filled: a semaphore takes a millisecond or two; a pause of 0.1 s after each answer, or a look for a free
+slot every 0.2 s, takes longer."""
+
+
 @dataclass
 class Step:
     """One move of a Paced gate: answers let go together, and how many new requests started after them."""
@@ -94,6 +100,11 @@ class Step:
     released: int
     expected: int  # new requests that could start (as many as were let go, while any were left to start)
     started: int
+    seconds: float = 0.0  # from letting the answers go to the last of the new requests, less any wait for a CPU
+
+    @property
+    def slow(self) -> bool:
+        return self.started < self.expected or self.seconds > REFILL
 
 
 class Paced:
@@ -105,10 +116,18 @@ class Paced:
     records it, whatever the machine's load.
     """
 
-    def __init__(self, total: int, cap: int, step: int = 2, client: str = "aiohttp", quiet: float = QUIET) -> None:
+    def __init__(
+        self, total: int, cap: int, step: int = 2, client: str = "aiohttp", quiet: float = QUIET,
+        newest_first: bool = False, meter: Any = None,
+    ) -> None:
+        """`newest_first` lets the most recently started answers go first, so a limiter that waits for the
+        oldest request (a FIFO window, fixed workers) shows; `meter()` is the growing count of seconds the
+        processes involved waited for a CPU (None where unknown), taken off each refill's time."""
         self.total, self.cap, self.step, self.client, self.quiet = total, cap, step, client, quiet
+        self.newest_first, self.meter = newest_first, meter or (lambda: None)
         self.steps: list[Step] = []
         self.arrived = 0
+        self._last_arrival = 0.0
         self._held: list[asyncio.Future] = []
         self._arrival: asyncio.Event | None = None
         self._conductor: asyncio.Task | None = None
@@ -123,20 +142,29 @@ class Paced:
         turn = loop.create_future()
         self._held.append(turn)
         self.arrived += 1
+        self._last_arrival = loop.time()
         self._arrival.set()
         await turn
 
     async def _conduct(self) -> None:
+        loop = asyncio.get_running_loop()
         await self._gather(min(self.cap, self.total))
         while self._held:
-            going, self._held = self._held[: self.step], self._held[self.step :]
-            before = self.arrived
-            for turn in going:
+            if self.newest_first:
+                going, self._held = self._held[-self.step :], self._held[: -self.step]
+            else:
+                going, self._held = self._held[: self.step], self._held[self.step :]
+            before, waited, released = self.arrived, self.meter(), loop.time()
+            for turn in reversed(going) if self.newest_first else going:
                 if not turn.done():
                     turn.set_result(None)
             expected = min(len(going), self.total - before)
             await self._gather(before + expected, since=before)
-            self.steps.append(Step(len(going), expected, self.arrived - before))
+            waited_after = self.meter()
+            took = max(0.0, self._last_arrival - released) if self.arrived > before else 0.0
+            if waited is not None and waited_after is not None:
+                took = max(0.0, took - (waited_after - waited))
+            self.steps.append(Step(len(going), expected, self.arrived - before, took if self.arrived - before >= expected else 0.0))
 
     async def _gather(self, count: int, since: int = 0) -> None:
         """Wait until `count` requests have arrived in all, or QUIET passes without a new one."""
@@ -149,5 +177,5 @@ class Paced:
                 return
 
     def slowest_step(self) -> Step | None:
-        """The first step after which fewer requests started than could have."""
-        return next((s for s in self.steps if s.started < s.expected), None)
+        """The first step after which fewer requests started than could have, or started late."""
+        return next((s for s in self.steps if s.slow), None)

@@ -10,26 +10,40 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
-from checks.data import post
 from checks.engine.executor import CALL_LIMIT, Facts
 from checks.engine.loader import describe
 from checks.engine.probe import Probe, Span
-from checks.reports.results import STILL_TODO
+from checks.reports.results import STILL_TODO, brief
 from checks.engine.wire import Opaque, unawaited
 
 
 class Runner(Protocol):
     """What calls student code for a check: `Executor` in this process, or `Remote` in a worker."""
 
-    async def attempt(self, name: str, args: tuple, kwargs: dict, tidy: bool) -> Facts: ...
+    async def attempt(
+        self, name: str, args: tuple, kwargs: dict, tidy: bool, cancel_after: int | None = None, in_loop: int = 0
+    ) -> Facts: ...
     def attempt_sync(self, name: str, args: tuple, kwargs: dict) -> Facts: ...
     def run_script(self, argv: list[str]) -> Facts: ...
     async def own_session(self) -> Any: ...
     async def tidy_up(self) -> None: ...
+    def cpu_waited(self) -> float | None: ...
 
 
 class Verdict(AssertionError):
-    """A mistake the grader can name: its message is the whole report, no traceback."""
+    """A mistake the grader can name: its message is the whole report, no traceback.
+
+    `hint` is the question for the property that failed, when it is more precise than the item's;
+    `weight` says how much this failure tells about the cause (see ItemResult.telling): a crash or a
+    coroutine never awaited tells more than a count that came out wrong because of it.
+    """
+
+    hint: str = ""
+    weight: int = 1
+
+    def __init__(self, message: str = "", *, hint: str = "", weight: int = 1) -> None:
+        super().__init__(message)
+        self.hint, self.weight = hint, weight
 
 
 class Stopped(Verdict):
@@ -50,10 +64,19 @@ class Run:
     where: str | None = None
     output: str | None = None
     connectors_left_open: int = 0
+    waited: float | None = None  # seconds the processes involved waited for a CPU during the call (None: unknown)
 
     @property
     def peak(self) -> int:
         return Probe.peak(self.spans)
+
+    def active(self, seconds: float) -> float:
+        """`seconds` of this call's time less what the machine made it wait for a CPU: what the code itself took.
+
+        A process that sleeps or waits on a timer is not waiting for a CPU, so a pause the code makes
+        counts in full; a busy machine's stall does not count against it.
+        """
+        return max(0.0, seconds - (self.waited or 0.0))
 
 
 class Harness:
@@ -79,16 +102,27 @@ class Harness:
 
     # --- running student code --------------------------------------------------------------
 
-    async def attempt(self, name: str, *args: Any, tidy: bool = True, **kwargs: Any) -> Run:
+    async def attempt(
+        self, name: str, *args: Any, tidy: bool = True, cancel_after: int | None = None, in_loop: int = 0, **kwargs: Any
+    ) -> Run:
         """Await student function `name`; whatever it raises is kept in the Run, not raised.
 
         Sessions it leaves open are closed afterwards (so no warning leaks into later checks),
         unless `tidy` is False for a check that measures them first and then calls `tidy_up()`.
+        `cancel_after` cancels the call once that many requests have arrived; `in_loop` names the
+        event loop of the worker process it runs in (0, 1, ...), for calls made in two loops in a row.
         """
         mark = self._starting(name)
+        before = self.runner.cpu_waited()
         with self._stoppable(name):
-            facts = await self.runner.attempt(name, args, kwargs, tidy)
-        return self._judge(facts, mark, awaited=True)
+            if cancel_after is None and not in_loop:
+                facts = await self.runner.attempt(name, args, kwargs, tidy)
+            else:
+                facts = await self.runner.attempt(name, args, kwargs, tidy, cancel_after, in_loop)
+        run = self._judge(facts, mark, awaited=True)
+        after = self.runner.cpu_waited()
+        run.waited = after - before if before is not None and after is not None else None
+        return run
 
     async def tidy_up(self) -> None:
         await self.runner.tidy_up()
@@ -199,9 +233,11 @@ class Harness:
     # --- the expectations most checks share --------------------------------------------------
 
     def expect_items(
-        self, run: Run, ids: list[int], make: Callable[[int], Any] = post, what: str = "post", got: Any = None
+        self, run: Run, ids: list[int], make: Callable[[int], Any] | None = None, what: str = "post", got: Any = None
     ) -> None:
-        """The result (or `got`, a part of it) holds exactly `make(id)` for each id, in the order of the ids."""
+        """The result (or `got`, a part of it) holds exactly `make(id)` for each id, in the order of the ids;
+        by default the stand-in's own post (salted for this check)."""
+        make = make or self.api.post
         part = got is not None  # e.g. the posts of a (posts, users) pair
         got = run.value if got is None else got
         if not isinstance(got, (list, tuple)):
@@ -326,8 +362,7 @@ def short(value: Any, most: int = 80) -> str:
     if inspect.isawaitable(value) or getattr(value, "awaitable", None):
         what = value.awaitable if isinstance(value, Opaque) else unawaited(value)
         return f"{what}, never awaited (is an `await` missing?)"
-    text = repr(value)
-    return text if len(text) <= most else text[: most - 3] + "..."
+    return brief(value, most)  # cut where the value a reader compares stays (see its docstring)
 
 
 HUNG_BEFORE = "{name} never returned in an earlier check, so it was not run again."

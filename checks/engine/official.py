@@ -17,6 +17,7 @@ import json
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -25,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from checks.engine import sandbox, wire
+from checks.engine import sandbox, stall, wire
 from checks.engine.executor import Facts
 from checks.engine.harness import TIMED_OUT, Stopped, Verdict, called
+from checks.engine.stubs import Answer
 
 START_LIMIT = 30.0
 """Seconds the worker zygote may take to start (a cold bytecode cache compiles aiohttp first)."""
@@ -137,8 +139,8 @@ class Pool:
             self.stop()
             self._start()
 
-    def spawn(self, base: str, stubbed: bool) -> socket.socket:
-        """A fresh process for one check, connected to the grader by a socket of its own."""
+    def spawn(self, base: str, stubbed: bool) -> tuple[socket.socket, int]:
+        """A fresh process for one check, connected to the grader by a socket of its own; and its pid there."""
         with self._lock:
             for _ in range(2):
                 self._running()
@@ -148,7 +150,7 @@ class Pool:
                     wire.send(self._control, {"op": "spawn", "base": base, "stubbed": stubbed})
                     data, fds, _, _ = socket.recv_fds(self._control, 8, 1)
                     if len(data) == 8 and fds:
-                        return socket.socket(fileno=fds[0])
+                        return socket.socket(fileno=fds[0]), struct.unpack("!q", data)[0]
                 except OSError:
                     pass
                 self.stop()  # the zygote was killed or stopped by student code: start a new sandbox
@@ -223,13 +225,44 @@ class Remote:
         self._pump: asyncio.Task | None = None
         self._sessions = itertools.count(1)
         self._token: str | None = None
+        self._worker_pid: int | None = None
 
     # --- the Runner interface -------------------------------------------------------------------
 
-    async def attempt(self, name: str, args: tuple, kwargs: dict, tidy: bool) -> Facts:
+    async def attempt(
+        self, name: str, args: tuple, kwargs: dict, tidy: bool, cancel_after: int | None = None, in_loop: int = 0
+    ) -> Facts:
         message = {"op": "call", "kind": "async", "name": name, "args": _encode_all(args),
-                   "kwargs": {k: _encode(v) for k, v in kwargs.items()}, "tidy": tidy}
+                   "kwargs": {k: _encode(v) for k, v in kwargs.items()}, "tidy": tidy,
+                   "cancel_after": cancel_after, "loop": in_loop}
         return await self.pool.grader.run_async(self._call(message, name))
+
+    async def renew(self, api: Any) -> None:
+        """Import the graded file afresh in the check's process, BASE_URL pointed at `api`, whose stand-in
+        answers from now on: a scenario of its own, as if it were a new check, for the price of an import.
+        Runs on the grader's loop (`pool.grader.run(remote.renew(api))`)."""
+        self.api = api
+        if self._channel is None:
+            try:
+                await self.start()
+            except LoadFailed as failed:
+                raise Verdict(f"{self.pool.project.name} could not be imported: {failed}") from None
+            self._channel[1].write(wire.pack({"op": "base", "base": api.base}))
+            return
+        assert self._results is not None
+        self._token = secrets.token_hex(16)
+        self._channel[1].write(wire.pack({"op": "fresh", "base": api.base, "token": self._token}))
+        try:
+            async with asyncio.timeout(max(0.1, self.deadline - time.monotonic())):
+                reply = await self._results.get()
+        except TimeoutError:
+            await self.close()
+            raise Stopped(f"importing {self.pool.project.name} again did not finish in time") from None
+        if reply is None or reply.get("op") != "freshened":
+            await self.close()
+            raise Verdict(DIED.format(name=f"importing {self.pool.project.name}", why=(reply or {}).get("why", "no answer")))
+        if reply.get("failure"):
+            raise Verdict(f"{self.pool.project.name} could not be imported: {str(reply['failure'])[:4000]}")
 
     def attempt_sync(self, name: str, args: tuple, kwargs: dict) -> Facts:
         message = {"op": "call", "kind": "sync", "name": name, "args": _encode_all(args),
@@ -243,6 +276,10 @@ class Remote:
     async def own_session(self) -> SessionHandle:
         return SessionHandle(next(self._sessions))
 
+    def cpu_waited(self) -> float | None:
+        """Seconds the grader's threads and the worker's have waited for a CPU so far (a growing count)."""
+        return stall.waited("self", *([self._worker_pid] if self._worker_pid else []))
+
     async def tidy_up(self) -> None:
         await self.pool.grader.run_async(self._tidy())
 
@@ -250,7 +287,8 @@ class Remote:
 
     async def start(self) -> str:
         """Fork the check's process and wait until it has imported the graded file; its own BASE_URL."""
-        sock = await asyncio.get_running_loop().run_in_executor(None, self.pool.spawn, self.base, self.stubbed)
+        sock, pid = await asyncio.get_running_loop().run_in_executor(None, self.pool.spawn, self.base, self.stubbed)
+        self._worker_pid = pid if not self.pool.sandboxed else sandbox.host_pid(pid, self.pool.netns_pid)
         sock.setblocking(False)
         reader, writer = await asyncio.open_unix_connection(sock=sock, limit=wire.MAX_FRAME + 8)
         self._channel = (reader, writer)
@@ -337,12 +375,17 @@ class Remote:
                     if len(self._answering) >= MAX_IN_FLIGHT:
                         await self._results.put({"op": "garbled", "why": f"more than {MAX_IN_FLIGHT} requests at once"})
                         return
-                    self._answering[key] = asyncio.create_task(self._answer(key, message))
+                    # The request is on record as it arrives: a worker that gives up on it at once (a 1 ms
+                    # deadline) may cancel it before the task that answers it has even started.
+                    span = self.api.probe.begin(*self._client_and_path(message)) if self.stubbed else None
+                    task = self._answering[key] = asyncio.create_task(self._answer(key, message, span))
+                    task.span = span  # type: ignore[attr-defined]  # for _given_up
                 elif op == "cancel":
                     task = self._answering.pop(message.get("id"), None)
                     if task is not None:
                         task.cancel()
-                elif op in ("done", "tidied"):
+                        task.add_done_callback(self._given_up)
+                elif op in ("done", "tidied", "freshened"):
                     if message.get("token") == self._token:
                         self._token = None
                         await self._results.put(message)
@@ -352,22 +395,31 @@ class Remote:
             return
         await self._results.put({"op": "died", "why": "its process ended or closed the connection"})
 
-    async def _answer(self, key: Any, message: dict) -> None:
+    def _client_and_path(self, message: dict) -> tuple[str, str]:
+        client = message.get("client")
+        return client if client in ("aiohttp", "requests") else "other", self.api.path_of(str(message.get("url", "")))
+
+    def _given_up(self, task: asyncio.Task) -> None:
+        """A request cancelled before its answer began: its span ends now, as cancelled by the client."""
+        span = getattr(task, "span", None)
+        if span is not None and span.outcome == "pending":
+            self.api.probe.finish(span, "cancelled")
+
+    async def _answer(self, key: Any, message: dict, span: Any = None) -> None:
         """One relayed request, answered by the grader's stand-in after its delay, as in-process."""
         url, client = str(message.get("url", "")), message.get("client")
         deadline = message.get("deadline")
         deadline = float(deadline) if isinstance(deadline, (int, float)) and not isinstance(deadline, bool) else None
         try:
-            status, body = await self.api.respond(client if client in ("aiohttp", "requests") else "other", url, deadline)
+            answer = await self.api.respond(client if client in ("aiohttp", "requests") else "other", url, deadline, span)
         except asyncio.TimeoutError:
-            status, body = "timeout", None
+            answer = Answer("timeout")
         except asyncio.CancelledError:
             return
         finally:
             self._answering.pop(key, None)
         if self._channel is not None:
-            slow = self.api.body_delay(url) if hasattr(self.api, "body_delay") else 0.0
-            self._channel[1].write(wire.pack({"op": "answer", "id": key, "status": status, "body": body, "body_delay": slow}))
+            self._channel[1].write(wire.pack({"op": "answer", "id": key, **answer.to_wire()}))
 
     async def close(self) -> None:
         """End the check's process: closing its socket ends it (the zygote kills anything left at the next fork)."""

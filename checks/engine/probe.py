@@ -34,15 +34,25 @@ class Probe:
     unexpected: list[str] = field(default_factory=list)
     sessions: list[aiohttp.ClientSession] = field(default_factory=list)
     connectors: list[aiohttp.BaseConnector] = field(default_factory=list)  # kept alive, so a leak shows, not a GC
+    on_begin: Callable[[], None] | None = None  # told of every request as it arrives (a caller that cancels mid-batch)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def now(self) -> float:
         return time.perf_counter() - self.t0
 
+    def reset(self) -> None:
+        """Forget everything measured, in place (the stubs that hold this probe stay on for the next scenario)."""
+        with self._lock:
+            self.t0 = time.perf_counter()
+            for kept in (self.spans, self.blocking, self.unexpected, self.sessions, self.connectors):
+                kept.clear()
+
     def begin(self, client: str, path: str) -> Span:
         span = Span(client, path, self.now())
         with self._lock:
             self.spans.append(span)
+        if self.on_begin is not None:
+            self.on_begin()
         return span
 
     def finish(self, span: Span, outcome: str, sending: float = 0.0) -> None:

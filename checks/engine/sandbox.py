@@ -271,3 +271,29 @@ def _listen() -> socket.socket:
     sock.listen(4096)
     sock.setblocking(False)
     return sock
+
+
+def host_pid(inner: int, init: int | None) -> int | None:
+    """The pid this machine knows a sandboxed process by, from its pid inside the sandbox (whose first
+    process is `init`, as the host sees it), or None once it has gone."""
+    if init is None:
+        return None
+    try:
+        namespace = os.readlink(f"/proc/{init}/ns/pid")
+    except OSError:
+        return None
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/ns/pid") != namespace:
+                continue
+            with open(f"/proc/{entry}/status", encoding="ascii", errors="replace") as status:
+                for line in status:
+                    if line.startswith("NSpid:"):
+                        if int(line.split()[-1]) == inner:
+                            return int(entry)
+                        break
+        except (OSError, ValueError):
+            continue
+    return None

@@ -16,20 +16,33 @@ from pathlib import Path
 _TASKS = Path("/proc/self/task")
 
 
-def waits() -> dict[str, int] | None:
-    """Nanoseconds each live thread of this process has spent waiting for a CPU, or None where unknown."""
-    if not _TASKS.is_dir():
+def waits(process: int | str = "self") -> dict[str, int] | None:
+    """Nanoseconds each live thread of `process` (this one by default) has spent waiting for a CPU, or None
+    where unknown."""
+    tasks = Path("/proc", str(process), "task") if process != "self" else _TASKS
+    if not tasks.is_dir():
         return None
     counts = {}
     try:
-        for task in os.listdir(_TASKS):
+        for task in os.listdir(tasks):
             try:
-                counts[task] = int((_TASKS / task / "schedstat").read_text().split()[1])
+                counts[task] = int((tasks / task / "schedstat").read_text().split()[1])
             except OSError:
                 continue  # the thread ended between the listing and the read
     except (OSError, ValueError, IndexError):
         return None
     return counts
+
+
+def waited(*processes: int | str) -> float | None:
+    """Seconds the threads of these processes have waited for a CPU in all (a count that only grows), or None.
+
+    A process that has ended counts nothing more; if none can be read, None.
+    """
+    found = [waits(p) for p in processes]
+    if all(f is None for f in found):
+        return None
+    return sum(sum(f.values()) for f in found if f is not None) / 1e9
 
 
 class Meter:

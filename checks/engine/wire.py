@@ -114,6 +114,8 @@ def encode(value: Any, depth: int = MAX_DEPTH, where: Any = None) -> Any:
     if type(value) is dict:
         pairs = [[encode(k, depth - 1, where), encode(v, depth - 1, where)] for k, v in list(value.items())[:MAX_ITEMS]]
         return {"t": "dict", "v": pairs}
+    if type(value) is range:
+        return {"t": "range", "v": [value.start, value.stop, value.step]}
     return _opaque(value)
 
 
@@ -130,7 +132,12 @@ def _encode_error(error: BaseException, where: Any) -> dict:
         text = str(error)
     except Exception:  # noqa: BLE001 - a student's __str__ may raise anything
         text = ""
-    status = getattr(error, "status", None)
+    try:
+        status = getattr(error, "status", None)
+        if status is None:  # requests' HTTPError keeps it on its response
+            status = getattr(getattr(error, "response", None), "status_code", None)
+    except Exception:  # noqa: BLE001 - a student's property may raise anything
+        status = None
     return {
         "t": "exc",
         "types": [f"{c.__module__}.{c.__qualname__}" for c in type(error).__mro__],
@@ -209,6 +216,11 @@ def decode(value: Any, depth: int = MAX_DEPTH + 1) -> Any:
             return Opaque("dict", repr(pairs)[:REPR_CAP])
     if tag == "exc":
         return rebuild_error(value)
+    if tag == "range":
+        bounds = _list(value.get("v"))
+        if len(bounds) == 3 and all(type(b) is int and abs(b) < 2**31 for b in bounds) and bounds[2]:
+            return range(*bounds)
+        raise ProtocolError("a range with bounds that are not small whole numbers")
     if tag == "awaitable":
         return Opaque("awaitable", f"<{_text(value.get('desc'))}>", awaitable=_text(value.get("desc")))
     if tag == "opaque":

@@ -28,7 +28,7 @@ from checks.engine import loader, wire
 from checks.engine.executor import Executor, Facts
 from checks.engine.guard import Guard
 from checks.engine.probe import Probe
-from checks.engine.stubs import FakeAPI
+from checks.engine.stubs import Answer, FakeAPI
 
 LIMITS = {
     "RLIMIT_NPROC": 64,  # processes of this sandbox's own user: a fork bomb stops here
@@ -146,15 +146,28 @@ def _serve(channel: socket.socket, path: Path, spawn: dict) -> None:
     executor = Executor(loaded, path, probe)
     inbox: queue.Queue[dict | None] = queue.Queue()
     threading.Thread(target=_read, args=(channel, relay, inbox), daemon=True).start()
-    loop = asyncio.new_event_loop()
-    relay.loop = loop
+    loops = {0: asyncio.new_event_loop()}  # a scenario may call in a second loop, as two asyncio.run() would
     sessions: dict[int, Any] = {}
     while (message := inbox.get()) is not None:
         if message["op"] == "tidy":
-            loop.run_until_complete(executor.tidy_up())
+            loops[0].run_until_complete(executor.tidy_up())
             send({"op": "tidied", "token": message.get("token")})
+        elif message["op"] == "base":
+            loaded.BASE_URL = api.base = str(message.get("base", api.base))
+        elif message["op"] == "fresh":
+            # The next scenario: the file imported afresh, as for a new check, and its own event loops.
+            again = loader.load(path)
+            failure = again.message if isinstance(again, loader.LoadFailure) else None
+            if failure is None:
+                loaded = again
+                loaded.BASE_URL = api.base = str(message.get("base", api.base))
+                executor = Executor(loaded, path, probe)
+                loops, sessions = {0: asyncio.new_event_loop()}, {}
+            send({"op": "freshened", "token": message.get("token"), "failure": failure})
         elif message["op"] == "call":
             api.base = message.get("served") or api.base
+            number = message.get("loop", 0)
+            loop = loops.setdefault(number if isinstance(number, int) else 0, asyncio.new_event_loop())
             send({"op": "done", "token": message.get("token"), "facts": _call(executor, loop, message, sessions, path)})
 
 
@@ -173,7 +186,9 @@ def _call(executor: Any, loop: asyncio.AbstractEventLoop, message: dict, session
     escaped = None
     try:
         if kind == "async":
-            facts = loop.run_until_complete(executor.attempt(name, args, kwargs, bool(message.get("tidy", True))))
+            after = message.get("cancel_after")
+            after = after if isinstance(after, int) and not isinstance(after, bool) and after > 0 else None
+            facts = loop.run_until_complete(executor.attempt(name, args, kwargs, bool(message.get("tidy", True)), after))
         elif kind == "sync":
             facts = executor.attempt_sync(name, args, kwargs)
         else:
@@ -271,22 +286,15 @@ class RelayedAPI(FakeAPI):
     """The in-process stand-in's stubs, with every answer decided by the grader instead of here."""
 
     def __init__(self, probe: Any, relay: Relay) -> None:
-        super().__init__(probe)
+        super().__init__(probe, salt="")  # the grader's salt is the grader's: this process never learns it
         self.relay = relay
-        self.slow_bodies: dict[str, float] = {}
 
-    async def respond(self, client: str, url: str, deadline: float | None = None) -> tuple[Any, Any]:
-        answer = await self.relay.ask(client, url, deadline)
-        slow = answer.get("body_delay")
-        self.slow_bodies[url] = float(slow) if isinstance(slow, (int, float)) else 0.0
-        return answer.get("status"), answer.get("body")
+    async def respond(self, client: str, url: str, deadline: float | None = None) -> Answer:
+        self.probe.begin(client, self.path_of(url))  # this process's own count, for a call cancelled mid-batch
+        return Answer.from_wire(await self.relay.ask(client, url, deadline))
 
-    def respond_blocking(self, url: str) -> tuple[Any, Any]:
-        answer = self.relay.ask_blocking("requests", url)
-        return answer.get("status"), answer.get("body")
-
-    def body_delay(self, url: str) -> float:
-        return self.slow_bodies.get(url, 0.0)
+    def respond_blocking(self, url: str) -> Answer:
+        return Answer.from_wire(self.relay.ask_blocking("requests", url))
 
 
 def main(argv: list[str]) -> None:

@@ -48,7 +48,8 @@ async def fetch_async(post_ids=POST_IDS):
     """One task per post, all started before any is awaited, sharing one session."""
     async with aiohttp.ClientSession() as session:
         tasks = [asyncio.create_task(fetch_one(session, post_id)) for post_id in post_ids]
-        await asyncio.wait(tasks)
+        if tasks:  # asyncio.wait() refuses an empty set
+            await asyncio.wait(tasks)
         return [task.result() for task in tasks]
 
 
@@ -116,6 +117,8 @@ async def fetch_async_with_timeout(post_ids=POST_IDS, timeout=1.0):
     """Start every request, wait at most `timeout`, and give each one still running a TimeoutError."""
     async with aiohttp.ClientSession() as session:
         tasks = [asyncio.create_task(fetch_one(session, post_id)) for post_id in post_ids]
+        if not tasks:
+            return []
         done, pending = await asyncio.wait(tasks, timeout=timeout)
         for task in pending:
             task.cancel()

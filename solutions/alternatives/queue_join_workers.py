@@ -91,7 +91,7 @@ async def fetch_async_safe(post_ids=POST_IDS):
     async def safe(session, post_id):
         try:
             return await fetch_one(session, post_id)
-        except aiohttp.ClientError as exc:
+        except Exception as exc:  # any failure, a body that is not JSON too, stays in its slot
             return exc
 
     async with aiohttp.ClientSession() as session:

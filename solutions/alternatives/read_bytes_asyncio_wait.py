@@ -76,7 +76,8 @@ async def fetch_two_endpoints(post_ids=POST_IDS, user_ids=range(1, 6)):
 async def fetch_async_safe(post_ids=POST_IDS):
     async with new_session() as session:
         tasks = [asyncio.create_task(fetch_one(session, pid)) for pid in post_ids]
-        await asyncio.wait(tasks)
+        if tasks:  # asyncio.wait() refuses an empty set
+            await asyncio.wait(tasks)
     return [task.exception() or task.result() for task in tasks]
 
 
@@ -87,7 +88,8 @@ async def fetch_one_with_timeout(session, post_id, timeout):
 async def fetch_async_with_timeout(post_ids=POST_IDS, timeout=1.0):
     async with new_session() as session:
         tasks = [asyncio.create_task(fetch_one_with_timeout(session, pid, timeout)) for pid in post_ids]
-        await asyncio.wait(tasks)
+        if tasks:
+            await asyncio.wait(tasks)
     results = []
     for task in tasks:
         error = task.exception()

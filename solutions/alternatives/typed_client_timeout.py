@@ -88,7 +88,7 @@ async def _kept(job: Any) -> Slot:
     """Await `job`; a request's failure comes back as the value instead of being raised."""
     try:
         return await job
-    except (aiohttp.ClientError, asyncio.TimeoutError) as failure:
+    except Exception as failure:  # an HTTP error, a timeout, or a body that is not JSON
         return failure
 
 

@@ -147,18 +147,22 @@ def expect_main_output(
         f"{shown}: the async run's peak in flight was {peak_async}, expected {count} (all at once).",
     )
     if timed:
-        expect_totals_measured(harness, run, sync_total, async_total, sync_spans, shown)
+        first_async = sorted(async_spans, key=lambda s: s.start)[:count]  # a run of the student's own may follow
+        expect_totals_measured(harness, run, sync_total, async_total, sync_spans, first_async, shown)
 
 
-def expect_totals_measured(harness: Harness, run: Run, sync_total, async_total, sync_spans: list, shown: str) -> None:
-    """The printed totals against the stand-in's own clock, with wide margins: no load can make an honest
-    total fail, and a total that times the wrong thing is off by the whole sync run.
+def expect_totals_measured(
+    harness: Harness, run: Run, sync_total, async_total, sync_spans: list, async_spans: list, shown: str
+) -> None:
+    """The printed totals against the stand-in's own clock, from both sides, with wide margins: no load can
+    make an honest total fail, and a total that times the wrong thing is off by a whole run.
 
-    The sync run's requests, as the stand-in saw them, lie inside the student's sync timer, and the two
-    timers do not overlap inside main(); so the sync total is at least the sync requests' span, and the
-    async total plus that span is at most main()'s whole time. A rounded total gets half its last digit.
+    Each run's requests, as the stand-in saw them, lie inside the student's timer for that run, and the two
+    timers do not overlap inside main(); so each total is at least its requests' span, and the async total
+    plus the sync requests' span is at most main()'s whole time. A rounded total gets half its last digit.
     """
     measured_sync = max(s.end for s in sync_spans) - min(s.start for s in sync_spans)
+    measured_async = max(s.end for s in async_spans if s.end is not None) - min(s.start for s in async_spans)
     printed_sync, printed_async = (float(t.group("seconds")) for t in (sync_total, async_total))
     slack_sync, slack_async = (_rounding(t.group("seconds")) for t in (sync_total, async_total))
     harness.expect(
@@ -166,6 +170,12 @@ def expect_totals_measured(harness: Harness, run: Run, sync_total, async_total, 
         f"{shown} printed 'Sync total: {sync_total.group('seconds')} seconds', but its requests alone took "
         f"{measured_sync:.2f} s, as measured by the stand-in. Does the sync timer start before the first request "
         "and stop after the last?",
+    )
+    harness.expect(
+        printed_async + slack_async >= measured_async,
+        f"{shown} printed 'Async total: {async_total.group('seconds')} seconds', but its requests alone took "
+        f"{measured_async:.2f} s, as measured by the stand-in. Does the async timer start before the async run "
+        "and stop after it?",
     )
     harness.expect(
         printed_async - slack_async + measured_sync <= run.seconds,
@@ -182,8 +192,9 @@ def _rounding(printed: str) -> float:
 
 @pytest.mark.item("base")
 def test_main_prints_a_sync_run_then_an_async_run(harness: Harness) -> None:
-    # A sync run long enough (10 x 0.02 s) that a total timing the wrong run is off by far more than rounding.
-    harness.api.sync_delay, harness.api.default_delay = 0.02, 0.005
+    # Runs long enough (10 x 0.02 s one after another; 0.12 s all at once) that a total timing the wrong run,
+    # or starting its timer late, is off by far more than the rounding of a total printed to a tenth.
+    harness.api.sync_delay, harness.api.default_delay = 0.02, 0.12
     harness.api.gate = Together(10)
     run = harness.call_sync("main")
     expect_main_output(harness, run.output or "", run, 10, timed=True)

@@ -286,3 +286,123 @@ def test_safe_batch_explored(explorer: Explorer) -> None:
 @pytest.mark.item("fix-3")
 def test_manual_session_failures_explored(explorer: Explorer) -> None:
     explorer.explore(strategies.failing_batches("fetch_async_manual_session", strategies.dropped_replies), MANUAL_FAILURE_EDGES)
+
+
+# --- fix-2: deadlines of several sizes, bounded by the code's own time ----------------------------
+
+TIGHT = 0.1
+"""Seconds of the code's own time a call may take past its deadline (a wait for a CPU is not counted):
+enough to cancel and tidy up, far less than a deadline raised to a minimum or replaced by a constant."""
+
+DEADLINE_KEPT = (
+    "{call} took {took:.2f} s{own}; expected about {timeout:g} s, the timeout it was given. Is the deadline the "
+    "timeout as given, on every request, rather than raised to a minimum or replaced by a constant?"
+)
+OWN_TIME = " of its own time (what the machine made it wait for a CPU not counted)"
+
+
+def expect_deadline_kept(harness: Harness, run: Run, timeout: float, call: str) -> None:
+    """The call ends within its deadline and a little: measured as its own time where the system counts
+    waits for a CPU (Linux), and with the old wide margin elsewhere."""
+    tight = run.waited is not None
+    took = run.active(run.seconds) if tight else run.seconds
+    harness.expect(
+        took <= timeout + (TIGHT if tight else DEADLINE_MARGIN),
+        DEADLINE_KEPT.format(call=call, took=took, own=OWN_TIME if tight else "", timeout=timeout),
+        run,
+        picture=True,
+    )
+
+
+def expect_slots_as(harness: Harness, run: Run, ids: list[int], late: set[int], call: str) -> None:
+    """Each id's slot holds its post, or a TimeoutError for the ids in `late`."""
+    harness.succeeded(run, "a list with a TimeoutError in the slots of the late posts and the others' posts in theirs")
+    value = harness.expect_slots(run, len(ids), call)
+    for post_id, slot in zip(ids, value):
+        if post_id in late:
+            harness.expect(isinstance(slot, TimeoutError),
+                           f"{call}: the slot for post {post_id}, which does not answer in time, holds {short(slot)}; "
+                           "expected a TimeoutError.")
+        else:
+            harness.expect(slot == harness.api.post(post_id),
+                           f"{call}: the slot for post {post_id}, which answers within the deadline, holds "
+                           f"{short(slot)}; expected the post. Is the deadline shorter than the timeout given?")
+
+
+HELD = Reply(held=True)
+
+
+@pytest.mark.item("fix-2")
+@pytest.mark.parametrize("timeout", [0.1, 0.5])
+async def test_deadline_is_the_timeout_given(harness: Harness, timeout: float) -> None:
+    # Post 2 answers at once, post 5 never in time: the batch must give up on it after `timeout`, not later.
+    ids = [2, 5]
+    harness.api.replies = {"/posts/2": Reply(delay=min(0.05, timeout / 4)), "/posts/5": HELD}
+    call = f"fetch_async_with_timeout([2, 5], timeout={timeout:g})"
+    run = await harness.attempt("fetch_async_with_timeout", ids, timeout=timeout)
+    expect_slots_as(harness, run, ids, {5}, call)
+    expect_deadline_kept(harness, run, timeout, call)
+
+
+@pytest.mark.item("fix-2")
+async def test_one_request_gives_up_at_its_timeout(harness: Harness) -> None:
+    harness.api.replies = {"/posts/4": HELD}
+    session = await harness.session()
+    try:
+        run = await harness.attempt("fetch_one_with_timeout", session, 4, 0.1)
+    finally:
+        await session.close()
+    call = "fetch_one_with_timeout(session, 4, 0.1)"
+    harness.expect(isinstance(run.error, TimeoutError),
+                   f"{call} on a post that never answers in time "
+                   + (f"raised {type(run.error).__name__}" if run.error else f"returned {short(run.value)}")
+                   + "; expected it to raise TimeoutError.")
+    expect_deadline_kept(harness, run, 0.1, call)
+
+
+@pytest.mark.item("fix-2")
+async def test_a_long_timeout_lets_slow_posts_arrive(harness: Harness) -> None:
+    # A deadline longer than one second: a batch that uses a constant of its own instead of `timeout` shows.
+    ids = [4, 8]
+    harness.api.replies = {"/posts/4": Reply(delay=1.15), "/posts/8": Reply(delay=0.02)}
+    run = await harness.attempt("fetch_async_with_timeout", ids, timeout=1.6)
+    expect_slots_as(harness, run, ids, set(), "fetch_async_with_timeout([4, 8], timeout=1.6), post 4 taking 1.15 s,")
+
+
+@pytest.mark.item("fix-2")
+async def test_the_default_timeout_is_one_second(harness: Harness) -> None:
+    # Called without a timeout: post 1 answers after 0.85 s and must come back; post 7 never does, and the
+    # batch gives up on it after about a second (the documented default), not after 10 or 0.5.
+    ids = [1, 7]
+    harness.api.replies = {"/posts/1": Reply(delay=0.85), "/posts/7": HELD}
+    run = await harness.attempt("fetch_async_with_timeout", ids)
+    call = "fetch_async_with_timeout([1, 7]) with its default timeout"
+    expect_slots_as(harness, run, ids, {7}, call)
+    expect_deadline_kept(harness, run, 1.0, call)
+
+
+@pytest.mark.item("fix-2")
+async def test_a_trickling_body_is_cut_off_by_the_deadline(harness: Harness) -> None:
+    # Post 8's headers come at once and its body in small pieces over a second: each piece well within the
+    # deadline (so a ClientTimeout(sock_read=...) never fires), the whole far beyond it.
+    ids = [8, 2]
+    harness.api.replies = {"/posts/8": Reply(body_delay=1.0, trickle=True)}
+    run = await harness.attempt("fetch_async_with_timeout", ids, timeout=0.25)
+    call = "fetch_async_with_timeout([8, 2], timeout=0.25), post 8's body trickling in over 1 s,"
+    expect_slots_as(harness, run, ids, {8}, call)
+    expect_deadline_kept(harness, run, 0.25, call.rstrip(","))
+
+
+@pytest.mark.item("fix-1")
+async def test_safe_batch_waits_for_a_slow_post(harness: Harness) -> None:
+    # fetch_async_safe puts no deadline of its own on a request: a post that takes a while still comes back.
+    ids = [2, 9]
+    harness.api.replies = {"/posts/9": Reply(delay=1.1)}
+    run = await harness.attempt("fetch_async_safe", ids)
+    harness.succeeded(run, "both posts")
+    value = harness.expect_slots(run, 2, "fetch_async_safe([2, 9])")
+    harness.expect(
+        value[1] == harness.api.post(9),
+        f"fetch_async_safe([2, 9]), post 9 answering after 1.1 s: its slot holds {short(value[1])}; expected the post. "
+        "Does the safe batch give up on slow requests? It keeps failures, but sets no deadline of its own.",
+    )

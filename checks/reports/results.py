@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -9,7 +10,7 @@ from checks.catalogue import ITEMS, Item
 
 MESSAGE_CAP = 4000
 """Characters of one message kept in a report: a student file that prints megabytes stays small."""
-CUT = "\n[... {count} more characters cut]"
+CUT = "\n[... {count} more characters cut]\n"
 
 NO_CHECK_RAN = "no check of this item was part of this run"
 """Why an item with no check at all did not run (a path or a node id chose other checks)."""
@@ -17,6 +18,28 @@ NO_CHECK_RAN = "no check of this item was part of this run"
 
 STILL_TODO = "is still a TODO"
 """What a check's message says when the function it calls raises the starter's NotImplementedError."""
+
+READ_INPUT = re.compile(
+    r"(raised )?(OSError: pytest: reading from stdin while output is captured!\s+Consider using `-s`\."
+    r"|EOFError: EOF when reading a line)"
+)
+"""What reading the keyboard raises while graded: pytest's capture in self-grading, an empty stdin in a worker."""
+ASKED_FOR_INPUT = "asked for input (input() or sys.stdin)"
+NO_INPUT = (
+    "The graded file must not ask for input, neither when it is imported nor in the graded functions: nobody "
+    "can type while it is graded. Does a value you read with input() belong in a parameter, or under "
+    "`if __name__ == \"__main__\":`?"
+)
+
+
+def explain_input(message: str) -> str:
+    """message, with the error a read from the keyboard raised put in our words and one next step."""
+    if not READ_INPUT.search(message):
+        return message
+    lines = message.splitlines()
+    at = next(n for n, line in enumerate(lines) if READ_INPUT.search(line))
+    lines[at] = READ_INPUT.sub(ASKED_FOR_INPUT, lines[at])
+    return "\n".join([*lines[: at + 1], NO_INPUT, *lines[at + 1:]])
 
 
 class Outcome(str, Enum):
@@ -31,11 +54,76 @@ NOT_RUN_OUTCOMES = (Outcome.SKIPPED, Outcome.NOT_RUN)
 
 
 def capped(text: str, cap: int = MESSAGE_CAP) -> str:
-    """text, or its first characters and a line saying how much was cut: a cut is never silent."""
+    """text, or its start and its end around a line saying how much was cut between them.
+
+    A cut is never silent, and it is made in the middle: a message starts with what was expected
+    and often ends with what was measured (the last slot of a list, the `{}` a missing post gave)
+    or the question to ask, and a cut at the end would lose exactly that.
+    """
     if len(text) <= cap:
         return text
     keep = max(cap - len(CUT.format(count=len(text))), 0)
-    return text[:keep] + CUT.format(count=len(text) - keep)
+    head = keep - keep // 3
+    return text[:head] + CUT.format(count=len(text) - keep) + text[len(text) - (keep - head):]
+
+
+ELLIPSIS = "..."
+IDENTIFYING_KEYS = ("id",)
+"""Keys a brief dict shows first: a post or a user is told apart by its id."""
+
+
+def brief(value: object, most: int = 80) -> str:
+    """repr(value) in at most about `most` characters, cut where it keeps what a reader compares.
+
+    A list or tuple keeps its first and last elements and says how many it left out (a wrong last
+    slot, such as the `{}` of a missing post, stays in sight); a dict keeps its id and first keys,
+    each value shortened; anything else loses its middle, not its end.
+    """
+    text = repr(value)
+    if len(text) <= most:
+        return text
+    if isinstance(value, (list, tuple)) and value:
+        return _brief_sequence(value, most)
+    if isinstance(value, dict) and value:
+        shown, room = [], most - len("{, ...}")
+        first = [k for k in IDENTIFYING_KEYS if k in value]
+        for key, item in [(k, value[k]) for k in first] + [(k, v) for k, v in value.items() if k not in first]:
+            part = f"{_middle(repr(key), 24)}: {brief(item, 24)}"
+            if shown and len(", ".join([*shown, part])) > room:
+                break
+            shown.append(part)
+        return "{" + ", ".join(shown) + (", ...}" if len(shown) < len(value) else "}")
+    return _middle(text, most)
+
+
+def _brief_sequence(value: list | tuple, most: int) -> str:
+    """The elements from both ends inwards, each in brief, as many as fit, with the count left out."""
+    opening, closing = ("[", "]") if isinstance(value, list) else ("(", ")")
+    each = max(most // 3, 12)
+    parts = [brief(element, each) for element in value]
+    left, right = [parts[0]], [parts[-1]] if len(parts) > 1 else []
+    i, j = 1, len(parts) - 2
+    while i <= j:
+        candidate = (parts[i], None) if len(left) <= len(right) else (None, parts[j])
+        trial_left = left + ([candidate[0]] if candidate[0] else [])
+        trial_right = ([candidate[1]] if candidate[1] else []) + right
+        missing = j - i  # elements still left out if this one is shown
+        gap = [f"{ELLIPSIS} {missing} more"] if missing else []
+        if len(opening + ", ".join(trial_left + gap + trial_right) + closing) > most:
+            break
+        left, right = trial_left, trial_right
+        i, j = (i + 1, j) if candidate[0] else (i, j - 1)
+    gap = [f"{ELLIPSIS} {j - i + 1} more"] if i <= j else []
+    return opening + ", ".join(left + gap + right) + closing
+
+
+def _middle(text: str, most: int) -> str:
+    """text without its middle, marked, in at most `most` characters."""
+    if len(text) <= most:
+        return text
+    keep = max(most - len(ELLIPSIS), 2)
+    head = keep - keep // 3
+    return text[:head] + ELLIPSIS + text[len(text) - (keep - head):]
 
 
 @dataclass

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-USAGE = """usage: python -m checks COMMAND [options]
+if not __package__:
+    # Run as a folder, `python ../checks watch` from starter/: Python put this folder first on the path,
+    # where `checks` itself cannot be found (and its modules would shadow others). Its parent, the
+    # project's root, is what `python -m checks` from the root would have put there.
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+USAGE = """usage: python -m checks COMMAND [options]   (from the project's root)
+       python ../checks COMMAND [options]    (from starter/, or any path to the checks folder)
 
 commands:
   run    run a project's main() against the local stand-in API and draw every request

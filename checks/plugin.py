@@ -31,6 +31,8 @@ GRADE_JSON_HELP = "also write the grade as JSON to this path"
 GRADESCOPE_HELP = "also write a Gradescope results.json to this path (a grade that counts: implies --official)"
 DEFAULT_PROJECT = "starter/project.py"
 CHECKS_DIR = Path(__file__).parent
+PROJECT_ROOT = CHECKS_DIR.parent
+DEFAULT_PROJECT_NAME = "project.py"
 
 IMPORT_TIMED_OUT = "importing it did not finish within {seconds:g} s ({where}). Is there a loop or a blocking call at module level?"
 OVER_BUDGET = "Not run: grading had already taken {seconds:.0f} s, more than the {budget:g} s allowed for a whole run."
@@ -127,19 +129,24 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _aim_at_the_checks(config: pytest.Config) -> None:
-    """`pytest` run where a student works (starter/), or `pytest starter/project.py`, means "grade this".
+    """`pytest` run where a student works (starter/), `pytest .` from the root (what IDEs run to
+    discover tests), or `pytest starter/project.py`, means "grade this".
 
-    Without this pytest collects nothing there and ends with exit code 5 and no scorecard. Only
-    paths outside checks/ and tests/ that hold no test module are taken this way; a .py file given
-    by name becomes the graded file unless --project says otherwise.
+    Without this pytest collects nothing in starter/ (exit code 5, no scorecard), and from the root
+    it collects the maintainers' tests in tests/, which need requirements-dev.txt. Taken this way:
+    the project's root itself, and paths outside checks/ and tests/ that hold no test module. A .py
+    file given by name, or a folder holding project.py, names the graded file unless --project
+    does. A path that does not exist is left to pytest, which says so, rather than grading another file.
     """
     given = [Path(config.invocation_params.dir, a.split("::")[0]).resolve() for a in config.args]
-    ours = (CHECKS_DIR, CHECKS_DIR.parent / "tests")
-    if not given or any(p == d or d in p.parents for p in given for d in ours):
+    ours = (CHECKS_DIR, PROJECT_ROOT / "tests")
+    if not given or any(p == d or d in p.parents for p in given for d in ours) or not all(p.exists() for p in given):
         return
-    if any(p.is_dir() and any(p.rglob("test_*.py")) or p.name.startswith("test_") for p in given):
+    if any(p != PROJECT_ROOT and (p.is_dir() and any(p.rglob("test_*.py")) or p.name.startswith("test_")) for p in given):
         return
-    files = [p for p in given if p.suffix == ".py" and p.is_file()]
+    files = [p for p in given if p.suffix == ".py" and p.is_file()] or [
+        p / DEFAULT_PROJECT_NAME for p in given if p != PROJECT_ROOT and (p / DEFAULT_PROJECT_NAME).is_file()
+    ]
     if len(files) == 1 and not config.getoption("project"):
         config.option.project = str(files[0])
     config.args[:] = [str(CHECKS_DIR)]

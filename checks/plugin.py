@@ -24,7 +24,7 @@ from checks.engine.harness import ESCAPED, TIMED_OUT, Verdict
 from checks.engine.probe import Span
 from checks.engine.official import LoadFailed, Pool, Remote
 from checks.engine import groups, sandbox, stall
-from checks.reports.results import CheckResult, Grade, Outcome
+from checks.reports.results import CheckResult, Grade, Outcome, explain_input
 
 PROJECT_HELP = "the student file to grade (default: starter/project.py, from the project's root)"
 GRADE_JSON_HELP = "also write the grade as JSON to this path"
@@ -182,7 +182,7 @@ def remote_project(config: pytest.Config, deadline: float) -> str:
                 config.stash[original_base_key] = pool.grader.run(probe.start())
                 config.stash[project_key] = path  # type: ignore[assignment]
             except LoadFailed as failed:
-                message = str(failed).replace(str(path), _shown(path))
+                message = explain_input(str(failed).replace(str(path), _shown(path)))
                 config.stash[project_key] = loader.LoadFailure(path, f"{_shown(path)}: {message}" if _shown(path) not in message else message)
             finally:
                 pool.grader.run(probe.close())
@@ -232,7 +232,7 @@ def graded_module(config: pytest.Config) -> ModuleType:
         path = config.stash[project_path_key]
         loaded = loader.load(path)
         if isinstance(loaded, loader.LoadFailure):
-            loaded = loader.LoadFailure(path, loaded.message.replace(str(path), _shown(path)))
+            loaded = loader.LoadFailure(path, explain_input(loaded.message.replace(str(path), _shown(path))))
         if isinstance(loaded, loader.LoadFailure) and "pytest-timeout" in loaded.message:
             where = loaded.message.split(": ")[0].split(", ", 1)[-1]
             loaded = loader.LoadFailure(loaded.path, IMPORT_TIMED_OUT.format(seconds=_run_timeout(config), where=where))
@@ -586,7 +586,7 @@ def _message(report: pytest.TestReport) -> str:
     longrepr = report.longrepr
     if isinstance(longrepr, tuple):  # a skip: (file, line, reason)
         return str(longrepr[2]).removeprefix("Skipped: ")
-    return str(longrepr)
+    return explain_input(str(longrepr))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

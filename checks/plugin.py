@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import shutil
 import sys
 import time
 from dataclasses import asdict
@@ -91,6 +92,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--progress", choices=("auto", "on", "off"), default="auto", help=PROGRESS_HELP)
     group.addoption("--timeline", metavar="DIR", default=None, help=TIMELINE_HELP)
     group.addoption("--stall-rerun", metavar="SECONDS", default="0.05", help=STALL_RERUN_HELP)
+    group.addoption("--watch-screen", metavar="PATH", default=None, help=WATCH_SCREEN_HELP)
     group.addoption("--groups", metavar="N", default="auto", help=groups.GROUPS_HELP)
     parser.addini("project", PROJECT_HELP, default=DEFAULT_PROJECT)
     parser.addini("grade_budget", BUDGET_HELP, default="240")
@@ -609,19 +611,19 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             out.write(exports.github_summary(grade))
             out.write(_requests_markdown(config))
     _write_timeline(config, here)
-    _remember_progress(config, grade)
 
 
 def _graded_anything(grade: Grade) -> bool:
     return grade.load_error is not None or bool(grade.grader_errors) or any(r.checks for r in grade.items)
 
 
-def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     grade = config.stash[grade_key]
     if not _graded_anything(grade):
         return
+    seen = _compare_progress(config, grade, exitstatus)
     terminalreporter.section("Scorecard", sep="=", bold=True)
-    for line in reports.scorecard(grade, config.stash.get(progress_key, None), all_hints=config.getoption("hints")):
+    for line in reports.scorecard(grade, seen, all_hints=config.getoption("hints")):
         terminalreporter.write_line(line)
     for check in config.stash[checks_key].values():
         if check.attempts > 1:
@@ -629,6 +631,19 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for command in exports.github_annotations(grade, config.stash[project_path_key]):
             terminalreporter.write_line(command)
+    if config.getoption("watch_screen"):
+        _write_screen(config, grade, seen, Path(config.invocation_params.dir) / config.getoption("watch_screen"))
+    terminalreporter.flush()  # a closed pipe or a full disk fails here, before this run is remembered
+    if seen is not None:
+        progress.remember(seen)
+
+
+def _write_screen(config: pytest.Config, grade: Grade, seen: progress.Progress | None, path: Path) -> None:
+    """The scorecard as `python -m checks watch` shows it, fitted to the window it names in COLUMNS and LINES."""
+    size = shutil.get_terminal_size()
+    lines = reports.screen(grade, seen, all_hints=config.getoption("hints"), width=size.columns, height=size.lines,
+                           hints_command=WATCH_HINTS_COMMAND)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 # --- the student's loop: progress between runs, and the requests each check made -----------------
@@ -640,7 +655,11 @@ PROGRESS_HELP = (
     "(--grade-json, --gradescope), 'on', or 'off'; never with --official"
 )
 TIMELINE_HELP = "write the requests every check made, as bars on a time axis, to DIR/timeline.html and DIR/timeline.md"
-progress_key = pytest.StashKey[progress.Progress]()
+WATCH_SCREEN_HELP = (
+    "also write the scorecard as `python -m checks watch` shows it to PATH: fitted to a window of "
+    "$COLUMNS x $LINES, one line per item, text wrapped between words (the watcher sets this)"
+)
+WATCH_HINTS_COMMAND = "python -m checks watch --hints"
 requests_key = pytest.StashKey[list]()
 
 
@@ -674,12 +693,17 @@ def _write_timeline(config: pytest.Config, here: Path) -> None:
     (out / "timeline.md").write_text(_requests_markdown(config), encoding="utf-8")
 
 
-def _remember_progress(config: pytest.Config, grade: Grade) -> None:
-    """Only for a person grading their own file: never beside a file graded officially or for a machine."""
+def _compare_progress(config: pytest.Config, grade: Grade, exitstatus: int) -> progress.Progress | None:
+    """What changed since the run remembered; only for a person grading their own file (never beside
+    a file graded officially or for a machine), and only for a run that finished: an interrupted
+    run is not an attempt. The caller remembers this run once its scorecard has been written."""
     wanted = config.getoption("progress")
     machine = config.getoption("grade_json") or config.getoption("gradescope")
     if wanted == "off" or official(config) is not None or (wanted == "auto" and machine):
-        return
+        return None
+    if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        return None
     if grade.load_error is None and not grade.grader_errors and any(r.status in ("passed", "failed") for r in grade.items):
-        config.stash[progress_key] = progress.update(grade, config.stash[project_path_key])
+        return progress.compare(grade, config.stash[project_path_key])
+    return None
 

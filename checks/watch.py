@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,22 +27,27 @@ from pathlib import Path
 
 import watchfiles
 
+from checks.reports.scorecard import screen_lines
+
 ROOT = Path(__file__).resolve().parent.parent
 
 PROJECT_HELP = "the file to grade on every save (default: starter/project.py)"
-HINTS_HELP = "show the hint of every failing item, not only the next one's (pytest --hints)"
+HINTS_HELP = "show the hint of every failing item, not only the next one's"
 STEP_HELP = "milliseconds without another change before a save is graded (default 50)"
 RUN_LIMIT = 600.0
 """Seconds one grading may take before the watcher stops it: well past pytest's own budget (240 s)."""
 
 CLEAR = "\x1b[H\x1b[2J\x1b[3J"
-WATCHING = "Watching {project} (and ANSWERS.md and .py files beside it). Save to re-grade; Ctrl-C to stop."
+WATCHING = "Watching {project}: save to re-grade, Ctrl-C to stop."
 GRADING = "Grading {project} ..."
-REGRADING = "\nSaved: re-grading {project} ... (the scorecard above is from the previous save)"
+REGRADING = "Saved: re-grading (the scorecard above is from the save before)."
 GRADED = "Graded at {clock} in {seconds:.1f} s{after}."
 AFTER_SAVE = ", started {delay:.2f} s after the save"
+GRADED_LONGEST = GRADED.format(clock="00:00:00", seconds=999.9, after=AFTER_SAVE.format(delay=99.99))
 ENDED = "The grader ended with exit code {code} and no scorecard: {last}"
 STOPPED = "Stopped watching {project}."
+BELOW_SCREEN = 2
+"""Rows kept free under the scorecard: one for the "Saved: re-grading" line, one for the cursor, so neither scrolls the top away."""
 
 
 def relevant(project: Path):
@@ -77,23 +83,29 @@ class Grader:
         self.project, self.extra = project, extra
         self.process: subprocess.Popen | None = None
         self.output = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")
+        handle, name = tempfile.mkstemp(prefix="watch-screen-", suffix=".txt")
+        os.close(handle)
+        self.screen = Path(name)  # the scorecard fitted to the window, written by the run (--watch-screen)
         self.started = 0.0
 
     def command(self) -> list[str]:
-        color = ["--color=yes"] if sys.stdout.isatty() else []
         return [
             sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--project={self.project}",
-            "--progress=on", *color, *self.extra,
+            "--progress=on", f"--watch-screen={self.screen}", *self.extra,
         ]
 
-    def start(self) -> None:
+    def start(self, columns: int = 80, lines: int = 24) -> None:
+        """Start a run whose scorecard is fitted to `columns` x `lines` (what the screen has below its header)."""
         self.stop()
         self.output.seek(0)
         self.output.truncate()
+        self.screen.write_text("", encoding="utf-8")
         self.started = time.monotonic()
+        env = {**os.environ, "COLUMNS": str(columns), "LINES": str(max(lines, 1))}
         self.process = subprocess.Popen(
             self.command(), cwd=ROOT, stdout=self.output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in the terminal reaches the watcher only; it ends this run itself
+            env=env,
         )
 
     def finished(self) -> bool:
@@ -104,10 +116,19 @@ class Grader:
             return False
         return self.process.poll() is not None
 
-    def result(self) -> tuple[int, str]:
+    def result(self) -> tuple[int, str, str]:
+        """Exit code, everything the run printed, and its fitted scorecard ("" when it wrote none)."""
         assert self.process is not None
         self.output.seek(0)
-        return self.process.returncode, self.output.read()
+        try:
+            fitted = self.screen.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            fitted = ""
+        return self.process.returncode, self.output.read(), fitted
+
+    def close(self) -> None:
+        self.output.close()
+        self.screen.unlink(missing_ok=True)
 
     def stop(self) -> None:
         """End the run and anything it started (its whole process group)."""
@@ -138,16 +159,30 @@ def _saved_at(project: Path, changes: set) -> float | None:
     return max(times) if times else None
 
 
-def _screen(project: Path, code: int, output: str, seconds: float, saved: float | None) -> str:
+def _header(project: Path, width: int, graded: str = GRADED_LONGEST) -> list[str]:
+    """The lines above the scorecard: what is watched, and when it was graded."""
+    return screen_lines([WATCHING.format(project=_shown(project)), graded], width)
+
+
+def _room(project: Path, size: os.terminal_size) -> int:
+    """Rows the scorecard may fill: the window less its header and the rows kept free below it."""
+    return size.lines - len(_header(project, size.columns)) - BELOW_SCREEN
+
+
+def _screen(project: Path, result: tuple[int, str, str], seconds: float, saved: float | None, size: os.terminal_size) -> str:
+    """The whole screen after a run: header, then the fitted scorecard, or the end of what the run printed."""
+    code, output, fitted = result
     after = AFTER_SAVE.format(delay=max(0.0, saved)) if saved is not None else ""
-    lines = [WATCHING.format(project=_shown(project)), GRADED.format(
-        clock=time.strftime("%H:%M:%S"), seconds=seconds, after=after), ""]
-    text = output.rstrip()
-    if "Scorecard" not in text:
-        last = (text.splitlines() or ["(no output)"])[-1]
-        lines += [text, "", ENDED.format(code=code, last=last)]
-    else:
-        lines.append(text)
+    graded = GRADED.format(clock=time.strftime("%H:%M:%S"), seconds=seconds, after=after)
+    lines = _header(project, size.columns, graded)
+    if fitted.strip():
+        lines += fitted.rstrip("\n").splitlines()
+    else:  # no scorecard: the run crashed or was stopped; its last lines say why
+        said = output.rstrip().splitlines() or ["(no output)"]
+        ended = screen_lines([ENDED.format(code=code, last=said[-1])], size.columns)
+        room = max(size.lines - len(lines) - len(ended) - BELOW_SCREEN, 0)
+        lines += screen_lines(said, size.columns)[-room:] if room else []
+        lines += ended
     return "\n".join(lines)
 
 
@@ -169,10 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     watcher = threading.Thread(target=_watch, args=(project, changes, stop, args.step), name="watch", daemon=True)
     grader = Grader(project, ["--hints"] if args.hints else [])
     saved: float | None = None
+    announced = False  # the "Saved: re-grading" line is on screen: one is enough, however many saves follow
     try:
         watcher.start()
-        print(clear + WATCHING.format(project=_shown(project)) + "\n" + GRADING.format(project=_shown(project)), flush=True)
-        grader.start()
+        size = shutil.get_terminal_size()
+        shown = screen_lines([WATCHING.format(project=_shown(project)), GRADING.format(project=_shown(project))], size.columns)
+        print(clear + "\n".join(shown), flush=True)
+        grader.start(size.columns, _room(project, size))
         while True:
             try:
                 found = changes.get(timeout=0.05)
@@ -184,14 +222,16 @@ def main(argv: list[str] | None = None) -> int:
             if found:
                 written = _saved_at(project, found)
                 saved = time.time() - written if written is not None else None
-                grader.start()  # a newer save wins over a run still going
-                print(REGRADING.format(project=_shown(project)), flush=True)
+                size = shutil.get_terminal_size()
+                grader.start(size.columns, _room(project, size))  # a newer save wins over a run still going
+                if not announced:
+                    print("\n".join(screen_lines([REGRADING], size.columns)), flush=True)
+                    announced = True
                 continue
             if grader.finished():
-                code, output = grader.result()
-                print(clear + _screen(project, code, output, time.monotonic() - grader.started, saved), flush=True)
+                print(clear + _screen(project, grader.result(), time.monotonic() - grader.started, saved, size), flush=True)
                 grader.process = None
-                saved = None
+                saved, announced = None, False
     except KeyboardInterrupt:
         grader.stop()
         print("\n" + STOPPED.format(project=_shown(project)), flush=True)
@@ -199,4 +239,4 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop.set()
         watcher.join(timeout=2)
-        grader.output.close()
+        grader.close()

@@ -24,19 +24,33 @@ REACTION = 1.0
 GRADED = re.compile(r"Graded at [\d:]+ in (\d+\.\d) s, started (\d+\.\d\d) s after the save\.")
 
 
+COLUMNS, ROWS = 80, 24
+"""The terminal a student is most likely to have open: the watcher must fit it without wrapping or scrolling."""
+
+
 class Terminal:
     """A tmux server of this test's own (its own socket), so no one else's sessions are touched."""
 
-    def __init__(self, command: str) -> None:
+    def __init__(self, command: str, columns: int = COLUMNS, rows: int = ROWS) -> None:
         assert TMUX is not None
         self.socket = f"watch-test-{uuid.uuid4().hex[:8]}"
-        self._tmux("new-session", "-d", "-s", "w", "-x", "150", "-y", "70", command)
+        self._tmux("new-session", "-d", "-s", "w", "-x", str(columns), "-y", str(rows), command)
 
     def _tmux(self, *arguments: str) -> str:
         return subprocess.run([TMUX, "-L", self.socket, *arguments], capture_output=True, text=True, timeout=10).stdout
 
     def screen(self) -> str:
         return self._tmux("capture-pane", "-p", "-t", "w")
+
+    def logical_lines(self) -> list[str]:
+        """The screen's lines as written: a line the terminal had to wrap comes back whole (-J), longer than the screen."""
+        return self._tmux("capture-pane", "-p", "-J", "-t", "w").rstrip("\n").split("\n")
+
+    def assert_fits(self) -> None:
+        """Nothing wrapped by the terminal (so no word cut in two) and the header still on the first row."""
+        lines = self.logical_lines()
+        assert all(len(line) <= COLUMNS for line in lines), "\n".join(lines)
+        assert lines[0].startswith("Watching"), "the header scrolled away:\n" + "\n".join(lines)
 
     def wait_for(self, pattern: str, seconds: float) -> tuple[re.Match | None, float]:
         """The first match of `pattern` on the screen, polled every 50 ms, and when it was seen."""
@@ -68,11 +82,16 @@ def test_a_save_is_regraded_within_a_second_and_ctrl_c_ends_cleanly(tmp_path: Pa
         first, _ = terminal.wait_for(r"Total: 20 / 100", 90)
         assert first, terminal.screen()
         assert "Graded at" in terminal.screen() and "passing since your last run" not in terminal.screen()
+        terminal.assert_fits()
+        screen = terminal.screen()
+        assert "Next: alter-1" in screen and "Hint:" in screen, screen
+        assert "python -m checks watch --hints" in screen and "pytest --hints" not in screen, screen
 
         # A half-written file: the grader reports it, the watcher goes on.
         project.write_text("def fetch_sync(:\n", encoding="utf-8")
         broken, _ = terminal.wait_for(r"could not be imported", 60)
         assert broken, terminal.screen()
+        terminal.assert_fits()
 
         project.write_text((ROOT / "starter" / "project.py").read_text(encoding="utf-8"), encoding="utf-8")
         assert terminal.wait_for(r"Total: 20 / 100", 60)[0], terminal.screen()
@@ -81,7 +100,7 @@ def test_a_save_is_regraded_within_a_second_and_ctrl_c_ends_cleanly(tmp_path: Pa
         replacement = tmp_path / "project.py.new"
         shutil.copy(ROOT / "solutions" / "project.py", replacement)
         os.replace(replacement, project)  # as editors save: write aside, then rename over
-        changed, seen = terminal.wait_for(r"alter-1, alter-2, alter-3, .*passing since your last run", 90)
+        changed, seen = terminal.wait_for(r"alter-1, alter-2, alter-3,[\s\S]*passing since your last[\s\S]*run", 90)
         screen = terminal.screen()
         assert changed, screen
         timing = GRADED.search(screen)
@@ -92,6 +111,7 @@ def test_a_save_is_regraded_within_a_second_and_ctrl_c_ends_cleanly(tmp_path: Pa
         assert reaction <= REACTION
         assert seen - saved <= grading + REACTION + 0.2  # + one screen poll and the capture itself
         assert "Total: 100 / 100" in screen
+        terminal.assert_fits()
 
         terminal.keys("C-c")
         stopped, _ = terminal.wait_for(r"Stopped watching", 10)

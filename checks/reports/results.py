@@ -88,12 +88,12 @@ def brief(value: object, most: int = 80) -> str:
         shown, room = [], most - len("{, ...}")
         first = [k for k in IDENTIFYING_KEYS if k in value]
         for key, item in [(k, value[k]) for k in first] + [(k, v) for k, v in value.items() if k not in first]:
-            part = f"{_middle(repr(key), 24)}: {brief(item, 24)}"
+            part = f"{cut_middle(repr(key), 24)}: {brief(item, 24)}"
             if shown and len(", ".join([*shown, part])) > room:
                 break
             shown.append(part)
         return "{" + ", ".join(shown) + (", ...}" if len(shown) < len(value) else "}")
-    return _middle(text, most)
+    return cut_middle(text, most)
 
 
 def _brief_sequence(value: list | tuple, most: int) -> str:
@@ -117,7 +117,7 @@ def _brief_sequence(value: list | tuple, most: int) -> str:
     return opening + ", ".join(left + gap + right) + closing
 
 
-def _middle(text: str, most: int) -> str:
+def cut_middle(text: str, most: int) -> str:
     """text without its middle, marked, in at most `most` characters."""
     if len(text) <= most:
         return text

@@ -170,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                     _show(scene.title, list(api.probe.spans), api.probe, rows=24)
                 else:
                     print(f"\n--- {shown.title}: {shown.summary} ---")
+                for retry in shown.retries:
+                    print(retry)
                 pictures.append(shown)
     _write(args, pictures)
     return 0

@@ -23,6 +23,11 @@ OUTCOMES: dict[str, tuple[str, str]] = {
     "timeout": ("timed out", "#dd6b20"),
 }
 PEAK_COLOUR = "#2b6cb0"
+RETRIED = (
+    "{label} was asked for {times} after its connection was dropped: aiohttp sends a GET once more by "
+    "itself when a connection it reused from its pool is dropped (code that retries shows the same), "
+    "so one call can make more requests than it has ids."
+)
 
 MERMAID_ROWS = 40
 """Requests drawn per Mermaid chart: a step summary with hundreds of rows is unreadable and slow to render."""
@@ -123,6 +128,18 @@ class Picture:
         parts += [f"{n} {OUTCOMES[kind][0]}" for kind, n in counts.items() if n and kind != "ok"]
         return "; ".join(parts)
 
+    @property
+    def retries(self) -> list[str]:
+        """Why a path was asked for again after a dropped connection, once per such path: otherwise a
+        picture of 10 posts with 11 bars reads as a mistake of the code under test."""
+        said = []
+        for label in dict.fromkeys(b.label for b in self.bars):
+            same = [b for b in self.bars if b.label == label]
+            if len(same) > 1 and any(b.outcome == "dropped" for b in same[:-1]):
+                times = {2: "twice"}.get(len(same), f"{len(same)} times")
+                said.append(RETRIED.format(label=label, times=times))
+        return said
+
 
 def picture(
     title: str, spans: Iterable[Span], label: Callable[[Span], str] = client_label, note: str = "", now: float | None = None
@@ -181,6 +198,7 @@ def html_page(pictures: list[Picture], heading: str = "Requests over time", intr
         parts.append(f'<section class="run" id="run-{number}" data-peak="{shown.peak[0]}" data-requests="{len(shown.bars)}">')
         parts.append(f"<h2>{html.escape(shown.title)}</h2>")
         parts.append(f'<p class="summary">{html.escape(shown.summary)}</p>')
+        parts += [f'<p class="note">{html.escape(retry)}</p>' for retry in shown.retries]
         if shown.bars:
             parts.append(_svg(shown))
         parts.append("</section>")

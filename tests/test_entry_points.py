@@ -65,6 +65,19 @@ def test_pytest_dot_from_the_root_grades_without_the_maintainers_dependencies(wi
 
 
 @pytest.mark.timeout(180)
+def test_a_library_the_checks_need_missing_is_said_on_the_scorecard(tmp_path: Path) -> None:
+    """A check's own fixtures that cannot import (here hypothesis, as if requirements.txt was not installed
+    again after an update) stop every check: the scorecard says it is the grader's, and how to mend it."""
+    (tmp_path / "hypothesis").mkdir()
+    (tmp_path / "hypothesis" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'hypothesis'\", name='hypothesis')\n", encoding="utf-8")
+    # its pytest plugin is installed with it: a venv without hypothesis has neither
+    ran = _run(["-m", "pytest", ".", "-p", "no:hypothesispytest", *QUICK], ROOT, {"PYTHONPATH": str(tmp_path)})
+    assert "could not load some of its own checks" in ran.stdout and "No module named 'hypothesis'" in ran.stdout, ran.stdout
+    assert "Reinstall with the README's command" in ran.stdout and "plain `pytest`" not in ran.stdout
+
+
+@pytest.mark.timeout(180)
 @pytest.mark.parametrize(
     "where, arguments, graded",
     [

@@ -28,6 +28,7 @@ PARTIAL_TOTAL = (
     "  Total: {score} / {max_score} for the items that ran, not your grade: {missing} of {items} items did not "
     "run (plain `pytest` runs them all)"
 )
+BROKEN_TOTAL = "  Total: {score} / {max_score}, not your grade: {missing} of {items} items did not run (the grader's message above says why)"
 NOT_IMPORTED = "Your file could not be imported, so no check could run:"
 SCREEN_CUT = "  ... (a taller window shows the rest)"
 ROW_BESIDE_TITLE = 33
@@ -177,7 +178,8 @@ def _total(grade: Grade) -> str:
     missing = sum(r.status == "not_run" for r in graded)
     if not missing:
         return TOTAL.format(score=grade.score, max_score=grade.max_score)
-    return PARTIAL_TOTAL.format(score=grade.score, max_score=grade.max_score, missing=missing, items=len(graded))
+    partial = BROKEN_TOTAL if grade.grader_errors else PARTIAL_TOTAL  # plain `pytest` would not help a broken install
+    return partial.format(score=grade.score, max_score=grade.max_score, missing=missing, items=len(graded))
 
 
 def _all_pass(grade: Grade) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from tests import scenario_patches
 
-pytest_plugins = ["pytester", "tests.stress_plugin"]
+pytest_plugins = ["pytester", "tests.stress_plugin", "tests.mutants_plugin"]
 
 ROOT = Path(__file__).resolve().parent.parent
 GRADE_REPORT = json.loads((ROOT / "checks" / "reports" / "schemas" / "grade-report.schema.json").read_text())

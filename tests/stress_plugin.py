@@ -19,9 +19,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("stress"):
+    skip_unless_opted_in(config, items, "stress", "stress test: opt in with --stress")
+
+
+def skip_unless_opted_in(config: pytest.Config, items: list[pytest.Item], marker: str, reason: str) -> None:
+    """Skip the tests marked `marker` unless the flag of the same name was given (tests/mutants_plugin.py uses it too)."""
+    if config.getoption(marker):
         return
-    skip = pytest.mark.skip(reason="stress test: opt in with --stress")
+    skip = pytest.mark.skip(reason=reason)
     for item in items:
-        if item.get_closest_marker("stress"):
+        if item.get_closest_marker(marker):
             item.add_marker(skip)

@@ -531,7 +531,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         item.stash[failure_key] = call.excinfo.value  # the first failure of this run, for _starved
     if report.failed and call.excinfo is not None:
         error = call.excinfo.value
-        hint = f"\nHint: {catalogue.item(item_id).hint}"
+        hint = f"\nHint: {getattr(error, 'hint', '') or catalogue.item(item_id).hint}"
         if isinstance(error, Verdict):
             report.longrepr = str(error) + hint
         elif "Timeout" in str(error) and "pytest-timeout" in str(error):

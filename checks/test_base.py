@@ -178,6 +178,11 @@ def expect_totals_measured(
         "and stop after it?",
     )
     harness.expect(
+        printed_sync - slack_sync <= run.seconds,
+        f"{shown} printed 'Sync total: {sync_total.group('seconds')} seconds', but main() took only {run.seconds:.2f} s "
+        "in all. Is the sync total the time now less the time the run started?",
+    )
+    harness.expect(
         printed_async - slack_async + measured_sync <= run.seconds,
         f"{shown} printed 'Async total: {async_total.group('seconds')} seconds', but main() took {run.seconds:.2f} s "
         f"in all, {measured_sync:.2f} s of it in the sync run. Does the async timer start again after the sync "
@@ -198,6 +203,11 @@ def test_main_prints_a_sync_run_then_an_async_run(harness: Harness) -> None:
     harness.api.gate = Together(10)
     run = harness.call_sync("main")
     expect_main_output(harness, run.output or "", run, 10, timed=True)
+    harness.expect(
+        run.sessions_left_open == 0 and run.connectors_left_open == 0,
+        "main() left an aiohttp ClientSession (or its connector) open when it returned: `python project.py` "
+        "would warn 'Unclosed client session'. Is every session main() runs through opened with `async with`?",
+    )
 
 
 # --- alter-1 -------------------------------------------------------------------------------
@@ -223,6 +233,16 @@ def test_command_line_count_reaches_main(harness: Harness) -> None:
     harness.api.gate = Together(50)
     run = harness.run_as_script("50")
     expect_main_output(harness, run.output or "", run, 50, shown=f"python {harness.path.name} 50")
+
+
+@pytest.mark.item("alter-1")
+def test_command_line_without_a_count_runs_ten(harness: Harness) -> None:
+    """`python project.py` with no count runs main(10), the documented default."""
+    harness.api.base = harness.original_base_url
+    harness.api.sync_delay, harness.api.default_delay = 0.001, 0.005
+    harness.api.gate = Together(10)
+    run = harness.run_as_script()
+    expect_main_output(harness, run.output or "", run, 10, shown=f"python {harness.path.name} (no count)")
 
 
 @pytest.mark.item("alter-1")

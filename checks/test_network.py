@@ -77,8 +77,10 @@ async def test_manual_session_leaves_no_connection_open(live: Harness) -> None:
         + (f" (it raised {type(run.error).__name__})" if run.error else "")
         + ". Who calls `await session.close()`?",
     )
-    live.succeeded(run, "the six posts, since every request worked")
-    live.expect_items(run, SIX)
+    # Over real sockets a file whose requests race each other (a fetch_one that closes the session it is
+    # given) may or may not raise here; what it returns is judged under the stubs, where no race decides it.
+    if run.error is None:
+        live.expect_items(run, SIX)
 
 
 @pytest.mark.item("fix-3")

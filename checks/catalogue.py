@@ -204,6 +204,10 @@ PROPERTY_HINTS: dict[str, str] = {
         "a decoding error instead of the one for the status."
     ),
     "wrong_error": "Is the exception the request raised kept as it is, rather than replaced by one of your own?",
+    "unawaited": (
+        "Is an `await` missing? Calling an async function only makes a coroutine: nothing runs, and no request is "
+        "made, until it is awaited (or gathered)."
+    ),
     "kept_failure": (
         "Does the request's exception come out of the call once the session is closed? A `return` inside "
         "`finally`, or gather(..., return_exceptions=True), swallows it."

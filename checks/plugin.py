@@ -340,7 +340,8 @@ def _group_export(node: pytest.Item) -> dict:
     kept = [k for k in node.config.stash.get(requests_key, []) if k.check == node.name]
     return {
         "check": {"name": check.name, "item_id": check.item_id, "outcome": check.outcome.value, "message": check.message,
-                  "attempts": check.attempts, "waited_for_cpu": check.waited_for_cpu},
+                  "attempts": check.attempts, "waited_for_cpu": check.waited_for_cpu, "weight": check.weight,
+                  "hint": check.hint},
         "requests": [{"failed": k.failed, "spans": [asdict(s) for s in k.spans]} for k in kept[-1:]],
     }
 
@@ -349,7 +350,7 @@ def _group_absorb(node: pytest.Item, data: dict) -> None:
     """In the parent: a check a group ran, recorded as if it had run here."""
     found = data["check"]
     check = CheckResult(found["name"], found["item_id"], Outcome(found["outcome"]), found["message"],
-                        found["attempts"], found["waited_for_cpu"])
+                        found["attempts"], found["waited_for_cpu"], found["weight"], found["hint"])
     node.config.stash[checks_key][node.nodeid] = check
     node.config.stash[grade_key].add(check)
     for kept in data.get("requests", []):
@@ -533,6 +534,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         error = call.excinfo.value
         hint = f"\nHint: {getattr(error, 'hint', '') or catalogue.item(item_id).hint}"
         if isinstance(error, Verdict):
+            check = item.config.stash[checks_key][item.nodeid]
+            check.weight, check.hint = error.weight, error.hint
             report.longrepr = str(error) + hint
         elif "Timeout" in str(error) and "pytest-timeout" in str(error):
             harness = item.funcargs.get("harness")

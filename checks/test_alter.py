@@ -11,7 +11,7 @@ from checks.contract import strategies
 from checks.contract.scenario import Call, Ids, Scenario
 from checks.data import shuffled
 from checks.engine.gates import REFILL, Paced, Together
-from checks.engine.explore import Explorer
+from checks.engine.explore import Exploration, Explorer
 from checks.engine.harness import Harness, timing
 from checks.engine.probe import Probe
 from checks.engine.stubs import descending
@@ -230,11 +230,15 @@ TWO_ENDPOINT_EDGES = [
 caps = st.one_of(st.just(()), st.builds(lambda k: (("max_concurrent", k),), st.integers(1, 4)))
 
 
+LIMITED = Exploration(strategies.batches("fetch_async_limited", caps), tuple(LIMITED_EDGES))
+TWO_ENDPOINTS = Exploration(strategies.two_endpoint_batches(), tuple(TWO_ENDPOINT_EDGES))
+
+
 @pytest.mark.item("alter-2")
 def test_limited_explored(explorer: Explorer) -> None:
-    explorer.explore(strategies.batches("fetch_async_limited", caps), LIMITED_EDGES)
+    explorer.explore(LIMITED)
 
 
 @pytest.mark.item("alter-3")
 def test_two_endpoints_explored(explorer: Explorer) -> None:
-    explorer.explore(strategies.two_endpoint_batches(), TWO_ENDPOINT_EDGES)
+    explorer.explore(TWO_ENDPOINTS)

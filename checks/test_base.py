@@ -10,7 +10,7 @@ from checks.contract import strategies
 from checks.contract.scenario import Call, Ids, Scenario
 from checks.data import shuffled
 from checks.engine.gates import Together
-from checks.engine.explore import Explorer
+from checks.engine.explore import Exploration, Explorer
 from checks.engine.harness import Harness, Run, short, shown_ids
 from checks.engine.probe import Probe
 from checks.engine.stubs import descending
@@ -271,16 +271,21 @@ ASYNC_EDGES = [
 ]
 
 
+SYNC = Exploration(strategies.batches("fetch_sync"), tuple(SYNC_EDGES))
+ONE = Exploration(strategies.fetch_one_calls(), (Scenario((Call("fetch_one", post_id=3),), base_path="/api/v1"),))
+ASYNC = Exploration(strategies.batches("fetch_async"), tuple(ASYNC_EDGES))
+
+
 @pytest.mark.item("base")
 def test_fetch_sync_explored(explorer: Explorer) -> None:
-    explorer.explore(strategies.batches("fetch_sync"), SYNC_EDGES)
+    explorer.explore(SYNC)
 
 
 @pytest.mark.item("base")
 def test_fetch_one_explored(explorer: Explorer) -> None:
-    explorer.explore(strategies.fetch_one_calls(), [Scenario((Call("fetch_one", post_id=3),), base_path="/api/v1")])
+    explorer.explore(ONE)
 
 
 @pytest.mark.item("base")
 def test_fetch_async_explored(explorer: Explorer) -> None:
-    explorer.explore(strategies.batches("fetch_async"), ASYNC_EDGES)
+    explorer.explore(ASYNC)

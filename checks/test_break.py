@@ -12,7 +12,7 @@ from checks.contract import strategies
 from checks.contract.scenario import MISSING as NO_SUCH_POST, Call, Ids, Scenario
 from checks.data import shuffled
 from checks.engine.gates import Together
-from checks.engine.explore import Explorer
+from checks.engine.explore import Exploration, Explorer
 from checks.engine.harness import Harness, short
 from checks.engine.stubs import Reply
 from checks.engine.stubs import descending
@@ -155,7 +155,8 @@ async def test_tiny_timeout_on_one_request_raises_timeout_error(harness: Harness
 # --- explored: generated scenarios judged by the contract's model (checks/contract/) ------------
 
 SESSIONS = frozenset({"own_session", "sessions", "closed"})
-"""How sessions are opened and closed is judged by base and break-1, not by the items about errors and deadlines."""
+"""How sessions are opened and closed is judged by base and break-1, not by the items about errors and deadlines;
+likewise the order of fetch_sync's requests (base) and a retry after a timeout (fix-2)."""
 MANUAL_EDGES = [
     Scenario((Call("fetch_async_manual_session", Ids(())),), note="an empty batch: any session it opens is closed"),
     Scenario((Call("fetch_async_manual_session", Ids((2, 6))), Call("fetch_async_manual_session", Ids((2, 6)), in_loop=1)),
@@ -178,21 +179,27 @@ TINY_EDGES = [
 ]
 
 
+MANUAL = Exploration(strategies.batches("fetch_async_manual_session"), tuple(MANUAL_EDGES))
+FETCH_ONE_ERRORS = Exploration(strategies.fetch_one_errors(), tuple(FETCH_ONE_ERROR_EDGES), SESSIONS)
+SYNC_ERRORS = Exploration(strategies.sync_errors(), tuple(SYNC_ERROR_EDGES), SESSIONS | {"requests_order"})
+TINY_DEADLINES = Exploration(strategies.tiny_deadlines(), tuple(TINY_EDGES), SESSIONS | {"requests_repeated"})
+
+
 @pytest.mark.item("break-1")
 def test_manual_session_explored(explorer: Explorer) -> None:
-    explorer.explore(strategies.batches("fetch_async_manual_session"), MANUAL_EDGES)
+    explorer.explore(MANUAL)
 
 
 @pytest.mark.item("break-2")
 def test_fetch_one_errors_explored(explorer: Explorer) -> None:
-    explorer.explore(strategies.fetch_one_errors(), FETCH_ONE_ERROR_EDGES, ignore=SESSIONS)
+    explorer.explore(FETCH_ONE_ERRORS)
 
 
 @pytest.mark.item("break-2")
 def test_fetch_sync_errors_explored(explorer: Explorer) -> None:
-    explorer.explore(strategies.sync_errors(), SYNC_ERROR_EDGES, ignore=SESSIONS)
+    explorer.explore(SYNC_ERRORS)
 
 
 @pytest.mark.item("break-3")
 def test_tiny_deadlines_explored(explorer: Explorer) -> None:
-    explorer.explore(strategies.tiny_deadlines(), TINY_EDGES, ignore=SESSIONS)
+    explorer.explore(TINY_DEADLINES)

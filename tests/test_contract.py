@@ -22,7 +22,7 @@ from checks import test_alter, test_base, test_break, test_fix
 from checks.contract import strategies
 from checks.engine import loader
 from checks.engine.executor import Executor
-from checks.engine.explore import Explorer
+from checks.engine.explore import Exploration, Explorer
 from checks.engine.guard import Guard
 from checks.engine.harness import Harness, Verdict
 from checks.engine.probe import Probe
@@ -35,23 +35,12 @@ SOLUTIONS = [ROOT / "solutions" / "project.py", *sorted((ROOT / "solutions" / "a
 EXAMPLES = 40
 """Scenarios per strategy here: more than a grading's 12, for a model that must hold beyond what grading tries."""
 
-EXPLORED = {
-    "fetch_sync": (lambda: strategies.batches("fetch_sync"), test_base.SYNC_EDGES, frozenset()),
-    "fetch_one": (strategies.fetch_one_calls, [], frozenset()),
-    "fetch_async": (lambda: strategies.batches("fetch_async"), test_base.ASYNC_EDGES, frozenset()),
-    "fetch_async_limited": (lambda: strategies.batches("fetch_async_limited", test_alter.caps), test_alter.LIMITED_EDGES, frozenset()),
-    "fetch_two_endpoints": (strategies.two_endpoint_batches, test_alter.TWO_ENDPOINT_EDGES, frozenset()),
-    "manual_session": (lambda: strategies.batches("fetch_async_manual_session"), test_break.MANUAL_EDGES, frozenset()),
-    "fetch_one_errors": (strategies.fetch_one_errors, test_break.FETCH_ONE_ERROR_EDGES, test_break.SESSIONS),
-    "fetch_sync_errors": (strategies.sync_errors, test_break.SYNC_ERROR_EDGES, test_break.SESSIONS),
-    "tiny_deadlines": (strategies.tiny_deadlines, test_break.TINY_EDGES, test_break.SESSIONS),
-    "safe_batch": (lambda: strategies.failing_batches("fetch_async_safe"), test_fix.SAFE_EDGES, frozenset()),
-    "manual_failures": (
-        lambda: strategies.failing_batches("fetch_async_manual_session", strategies.dropped_replies),
-        test_fix.MANUAL_FAILURE_EDGES, frozenset(),
-    ),
+EXPLORED: dict[str, Exploration] = {
+    name: value for module in (test_base, test_alter, test_break, test_fix)
+    for name, value in vars(module).items() if isinstance(value, Exploration)
 }
-STARTER_DONE = ("fetch_sync", "fetch_async")
+"""Every check's exploration, read from the check modules themselves."""
+STARTER_DONE = ("SYNC", "ASYNC")
 """What the untouched starter already does right (its fetch_one still returns {} for an error)."""
 
 
@@ -76,13 +65,19 @@ def explorer_for(path: Path) -> Iterator[Explorer]:
         guard.uninstall()
 
 
-@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem if p.parent.name == "alternatives" else "reference")
+@pytest.mark.parametrize(
+    "solution",
+    [pytest.param(s, marks=() if s == SOLUTIONS[0] else pytest.mark.stress) for s in SOLUTIONS],
+    ids=lambda p: p.stem if p.parent.name == "alternatives" else "reference",
+)
 def test_every_solution_agrees_with_the_model(solution: Path) -> None:
+    """The reference always; the alternatives with --stress (their grading budget's worth of scenarios runs in
+    tests/test_verdicts.py every time, this many more take minutes)."""
     disagreements = {}
     with explorer_for(solution) as explorer:
-        for name, (strategy, edges, ignore) in EXPLORED.items():
+        for name, exploration in EXPLORED.items():
             try:
-                explorer.explore(strategy(), edges, examples=EXAMPLES, ignore=ignore)
+                explorer.explore(exploration, examples=EXAMPLES)
             except Verdict as verdict:
                 disagreements[name] = str(verdict)
     assert not disagreements, disagreements
@@ -91,16 +86,14 @@ def test_every_solution_agrees_with_the_model(solution: Path) -> None:
 def test_the_starter_agrees_with_the_model_where_it_is_done() -> None:
     with explorer_for(ROOT / "starter" / "project.py") as explorer:
         for name in STARTER_DONE:
-            strategy, edges, ignore = EXPLORED[name]
-            explorer.explore(strategy(), edges, examples=EXAMPLES, ignore=ignore)
+            explorer.explore(EXPLORED[name], examples=EXAMPLES)
 
 
 def test_the_starter_disagrees_where_it_is_not() -> None:
     """The model is no rubber stamp: the starter's fetch_one returns {} for an error, and the model says so."""
     with explorer_for(ROOT / "starter" / "project.py") as explorer:
-        strategy, edges, ignore = EXPLORED["fetch_one_errors"]
         with pytest.raises(Verdict, match="expected it to raise aiohttp.ClientResponseError"):
-            explorer.explore(strategy(), edges, ignore=ignore)
+            explorer.explore(EXPLORED["FETCH_ONE_ERRORS"])
 
 
 def _generated(strategy) -> str:
@@ -128,9 +121,9 @@ def test_every_grading_sees_the_same_scenarios(tmp_path: Path, monkeypatch: pyte
 def test_a_failing_case_is_shrunk_to_a_small_one(scenario_file) -> None:
     """The safe batch that keeps only aiohttp's errors: the verdict names one small call and the reply that sinks it."""
     with explorer_for(scenario_file("safe_batch_catches_only_client_errors")) as explorer:
-        strategy, edges, ignore = EXPLORED["safe_batch"]
+        generated_only = Exploration(EXPLORED["SAFE"].scenarios)  # no explicit edge to lean on
         with pytest.raises(Verdict) as raised:
-            explorer.explore(strategy(), [], ignore=ignore)  # generated scenarios only: no explicit edge to lean on
+            explorer.explore(generated_only)
     first_line = str(raised.value).splitlines()[0]
     assert first_line.startswith("fetch_async_safe(") and "then" not in first_line, first_line
     assert "not valid JSON" in first_line or "cut off" in first_line, first_line

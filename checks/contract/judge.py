@@ -9,14 +9,16 @@ so the scorecard can give that property's hint (checks/catalogue.py, PROPERTY_HI
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import aiohttp
 import requests
 
 from checks.contract.model import Expect, Failure, Resource
+from checks.engine.harness import short
 from checks.engine.loader import describe
 
 SHOWN = 70
@@ -94,36 +96,42 @@ def matches(value: Any, wanted: Resource | Failure, client: str, api: Any) -> bo
 
 
 def judge(expected: Expect, run: Any, api: Any, unexpected: list[str], ignore: frozenset[str] = frozenset()) -> Finding | None:
-    """The first way `run` (what one call did, as measured) breaks `expected`, or None; a difference in a
-    property named in `ignore` does not count."""
-    found = _first(expected, run, api, unexpected)
-    if found is not None and found.property in ignore:
-        return None
-    return found
+    """The first way `run` (what one call did, as measured) breaks `expected`, or None; differences in the
+    properties named in `ignore` (those another item's checks judge) do not count."""
+    return next((f for f in _findings(expected, run, api, unexpected) if f.property not in ignore), None)
 
 
-def _first(expected: Expect, run: Any, api: Any, unexpected: list[str]) -> Finding | None:
+def _findings(expected: Expect, run: Any, api: Any, unexpected: list[str]) -> Iterator[Finding]:
+    """Every way the run breaks the expectation, the most telling first (see the module's docstring)."""
     client, name = expected.client, expected.call.function
     if unexpected:
-        return Finding(f"it asked for {_some(unexpected)}, which the stand-in does not serve", "urls")
+        yield Finding(f"it asked for {_some(unexpected)}, which the stand-in does not serve", "urls")
     if expected.call.cancel_after:
-        return _sessions(expected, run, cancelled=True)  # whatever it raised or kept, its session must be closed
+        yield from _present(_sessions(expected, run, cancelled=True))  # whatever it raised or kept, its session closes
+        return
     if expected.raises:
         found = _raised(expected, run, api)
         if found:
-            return found
+            yield found
+            if run.error is not None:
+                return  # what it returned is not there to judge
     elif run.error is not None:
         where = f" ({run.where})" if run.where else ""
-        return Finding(f"it raised {describe(run.error)}{where}; expected it to return {_returned_words(expected)}",
-                       "raised_safe" if name == "fetch_async_safe" else "raised")
-    found = _requests(expected, run)
-    if found:
-        return found
+        yield Finding(f"it raised {describe(run.error)}{where}; expected it to return {_returned_words(expected)}",
+                      "raised_safe" if name == "fetch_async_safe" else "raised")
+        return
+    awaitable = _first_awaitable(run.value)
+    if awaitable is not None:
+        yield Finding(f"it returned {awaitable} instead of a result", "unawaited")
+    yield from _present(_requests(expected, run))
     if not expected.raises:
-        found = _value(expected, run.value, api)
-        if found:
-            return found
-    return _sessions(expected, run)
+        yield from _present(_value(expected, run.value, api))
+    yield from _present(_sessions(expected, run))
+
+
+def _present(found: Finding | None) -> Iterator[Finding]:
+    if found is not None:
+        yield found
 
 
 def _raised(expected: Expect, run: Any, api: Any) -> Finding | None:
@@ -230,6 +238,15 @@ def _sessions(expected: Expect, run: Any, cancelled: bool = False) -> Finding | 
         return Finding("it returned with its ClientSession still open", "closed")
     if run.connectors_left_open:
         return Finding("it closed its ClientSession but left the session's connector open", "closed")
+    return None
+
+
+def _first_awaitable(value: Any) -> str | None:
+    """'the coroutine fetch_one(), never awaited' for the first thing in `value` (or in its parts) made and not awaited."""
+    parts = [value] + (list(value) if isinstance(value, (list, tuple)) else [])
+    for part in parts + [p for v in parts if isinstance(v, (list, tuple)) for p in v]:
+        if inspect.isawaitable(part) or getattr(part, "awaitable", None):
+            return short(part)
     return None
 
 

@@ -105,15 +105,17 @@ def sync_errors(draw: Any) -> Scenario:
 
 
 @st.composite
-def failing_batches(draw: Any, function: str, failures: st.SearchStrategy[Reply] = failed_replies) -> Scenario:
+def failing_batches(
+    draw: Any, function: str, failures: st.SearchStrategy[Reply] = failed_replies, defaults: bool = True
+) -> Scenario:
     """A batch in which some requests fail (in the ways `failures` draws), once or twice on one import;
-    the second time perhaps with the function's default ids."""
+    the second time perhaps with the function's default ids (when `defaults`)."""
     numbers = draw(ids(min_size=1))
     chosen = sorted(set(numbers.values))
     failing = draw(st.lists(st.sampled_from(chosen), min_size=1, max_size=len(chosen), unique=True))
     replies = tuple(sorted((f"/posts/{n}", draw(failures)) for n in failing))
     first = Call(function, numbers)
-    again = draw(st.sampled_from((None, numbers, "defaults")))
+    again = draw(st.sampled_from((None, numbers, "defaults") if defaults else (None, numbers)))
     calls = (first,) if again is None else (first, Call(function, None if again == "defaults" else numbers,
                                                           in_loop=draw(st.sampled_from((0, 1)))))
     return Scenario(calls, replies=replies, base_path=draw(base_paths))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import pytest
 from hypothesis import HealthCheck, Phase, Verbosity, example, given, reject, settings
@@ -43,6 +43,17 @@ bound on the time a wrong solution costs."""
 
 Trial = Callable[[FakeAPI], AbstractContextManager[Harness]]
 """Opens one scenario: a fresh import of the graded file whose requests `api` answers; the harness to call it with."""
+
+
+@dataclass(frozen=True)
+class Exploration:
+    """What one check explores: the generated scenarios, the explicit ones every grading tries first (the edges
+    a reader must see), and the properties it leaves to other items' checks (PROPERTY_HINTS' keys), so that a
+    mistake fails the item it belongs to, not every item whose functions happen to show it."""
+
+    scenarios: st.SearchStrategy[Scenario]
+    explicit: tuple[Scenario, ...] = ()
+    ignore: frozenset[str] = frozenset()
 
 
 class _Failed(Exception):
@@ -79,19 +90,14 @@ class Explorer:
                     return number, found
         return None
 
-    def explore(
-        self, scenarios: st.SearchStrategy[Scenario], explicit: Iterable[Scenario] = (), examples: int = EXAMPLES,
-        ignore: frozenset[str] = frozenset(),
-    ) -> None:
-        """Try `explicit`, then `examples` generated scenarios; on the first failure, shrink it and raise its Verdict.
-
-        `ignore` names properties this check leaves to another item's checks (PROPERTY_HINTS' keys):
-        a mistake fails the item it belongs to, not every item whose functions happen to show it.
+    def explore(self, exploration: Exploration, examples: int = EXAMPLES) -> None:
+        """Try the explicit scenarios, then `examples` generated ones; on the first failure, shrink it and raise
+        its Verdict.
 
         A Verdict that is not about a scenario (a function still a TODO, a hang, a file that does not
         import) ends the exploration at once: it would say the same of every scenario.
         """
-        explicit, self.ignore = list(explicit), ignore
+        explicit, self.ignore = list(exploration.explicit), exploration.ignore
         remembered: dict[Scenario, tuple[int, Finding] | None] = {}
         stopped: list[BaseException] = []
         budget = len(explicit) + examples + SHRINKS
@@ -109,7 +115,7 @@ class Explorer:
             if found is not None:
                 raise _Failed(scenario, *found)
 
-        test = given(scenarios)(check)
+        test = given(exploration.scenarios)(check)
         for scenario in reversed(explicit):
             test = example(scenario)(test)
         test = settings(
@@ -133,7 +139,7 @@ class Explorer:
             which = f"the {_ORDINALS[failed.call]} call, {scenario.calls[failed.call].shown()}: "
         text = f"{scenario.shown()}: {which}{finding.text}."
         tried = f"(The smallest failing case of {self.tried} scenario{'s' if self.tried != 1 else ''} tried.)"
-        weight = 3 if finding.property.startswith("raised") else 2
+        weight = 3 if finding.property.startswith("raised") or finding.property == "unawaited" else 2
         return Verdict(f"{text}\n{tried}", hint=PROPERTY_HINTS.get(finding.property, ""), weight=weight)
 
 

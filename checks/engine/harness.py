@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
+from checks.catalogue import PROPERTY_HINTS
 from checks.engine.executor import CALL_LIMIT, Facts
 from checks.engine.loader import describe
 from checks.engine.probe import Probe, Span
@@ -178,7 +179,7 @@ class Harness:
             self.hung.add(name)
             raise self.fail(f"{name}() did not finish within {CALL_LIMIT:g} s. Is something awaited that never completes?")
         if facts.unawaited:
-            raise self.fail(MISSING_AWAIT.format(name=name, what=facts.unawaited))
+            raise Verdict(self.explain(MISSING_AWAIT.format(name=name, what=facts.unawaited)), weight=3)
         return Run(
             name, facts.value, error, facts.seconds, self.probe.since(mark), facts.sessions_opened,
             facts.sessions_left_open, facts.where, facts.output, facts.connectors_left_open,
@@ -197,7 +198,7 @@ class Harness:
         if run.error is not None:
             at = f" ({self.path.name}, {run.where})" if run.where else ""
             instead = f"; expected {expected}" if expected else ""
-            raise Verdict(self.explain(f"{called(run.name)} raised {describe(run.error)}{at}{instead}"))
+            raise Verdict(self.explain(f"{called(run.name)} raised {describe(run.error)}{at}{instead}"), weight=3)
         return run
 
     # --- messages --------------------------------------------------------------------------
@@ -217,11 +218,12 @@ class Harness:
         return "\n".join(lines)
 
     def fail(self, message: str, run: Run | None = None, *, picture: bool = False) -> Verdict:
-        """A Verdict with the probe's context and, for concurrency, the measured timeline."""
+        """A Verdict with the probe's context and, for concurrency, the measured timeline. A coroutine the code
+        made and never awaited explains most counts that come out wrong, so such a verdict weighs more."""
         text = self.explain(message)
         if picture and run is not None:
             text += "\nRequests over time (one row each):\n" + self.probe.timeline(run.spans)
-        return Verdict(text)
+        return Verdict(text, weight=3 if self.never_awaited else 1)
 
     def expect(self, ok: bool, message: str, run: Run | None = None, *, picture: bool = False) -> None:
         if not ok:
@@ -253,9 +255,10 @@ class Harness:
         if sorted(got_ids, key=str) == sorted(ids, key=str) and got_ids != ids:
             raise self.fail(ORDER.format(name=run.name, got=shown_ids(got_ids), ids=shown_ids(ids)))
         slot = next(k for k, (g, i) in enumerate(zip(got, ids)) if g != make(i))
-        raise self.fail(
-            f"{run.name}(): slot {slot} holds {short(got[slot])}; expected the {what} with id {ids[slot]}."
-        )
+        verdict = self.fail(f"{run.name}(): slot {slot} holds {short(got[slot])}; expected the {what} with id {ids[slot]}.")
+        if _awaitable(got[slot]):  # the missing await explains the counts that other checks found wrong
+            verdict.weight, verdict.hint = 3, PROPERTY_HINTS["unawaited"]
+        raise verdict
 
     def expect_each_id_asked_for(self, run: Run, wanted: list[str]) -> None:
         """At least as many requests for each path as the ids list it: a repeated id is not dropped."""
@@ -356,6 +359,10 @@ def shown_ids(ids: list[Any], most: int = 8) -> str:
 def called(name: str) -> str:
     """'fetch_async()' for a function, the command itself for a script run ('python project.py')."""
     return f"{name}()" if name.isidentifier() else name
+
+
+def _awaitable(value: Any) -> bool:
+    return inspect.isawaitable(value) or bool(getattr(value, "awaitable", None))
 
 
 def short(value: Any, most: int = 80) -> str:

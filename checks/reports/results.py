@@ -134,6 +134,8 @@ class CheckResult:
     message: str = ""
     attempts: int = 1  # 2 when it failed while the machine kept the grader waiting, and was run again
     waited_for_cpu: float = 0.0  # seconds the grader waited for a CPU in the attempt that was run again
+    weight: int = 1  # how much its failure tells about the cause: a crash or a coroutine never awaited, 3; a count, 1
+    hint: str = ""  # the question for the property that failed, when more precise than the item's
 
 
 @dataclass
@@ -184,9 +186,25 @@ class ItemResult:
         return bool(failing) and all(STILL_TODO in c.message for c in failing)
 
     @property
+    def telling(self) -> CheckResult | None:
+        """The failing check that says most about the cause: the heaviest, the first of equals.
+
+        A coroutine never awaited, or an exception raised from the student's line, explains the counts
+        that came out wrong because of it, so the scorecard shows that one, with its own hint.
+        """
+        failing = [c for c in self.checks if c.outcome in (Outcome.FAILED, Outcome.ERROR)]
+        return max(failing, key=lambda c: c.weight, default=None)
+
+    @property
+    def hint(self) -> str:
+        """The hint to show: the telling check's own question, else the item's."""
+        telling = self.telling
+        return (telling.hint if telling is not None else "") or self.item.hint
+
+    @property
     def failure(self) -> str:
-        """What the first failing check measured, without its hint (reports give the hint once, their own way)."""
-        failing = next((c for c in self.checks if c.outcome in (Outcome.FAILED, Outcome.ERROR)), None)
+        """What the telling failing check measured, without its hint (reports give the hint once, their own way)."""
+        failing = self.telling
         if failing is None:
             return ""
         return "\n".join(line for line in failing.message.splitlines() if not line.startswith("Hint: "))

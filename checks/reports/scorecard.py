@@ -52,13 +52,13 @@ def scorecard(grade: Grade, progress: Progress | None = None, all_hints: bool = 
         if r.status == "failed" and not grade.load_error:
             lines += [f"        {line}" for line in _capped(r.failure.splitlines())]
         if r.status == "failed" and all_hints:
-            lines += [f"        Hint: {r.item.hint}", *_further(r.item, progress, indent="      ")]
+            lines += [f"        Hint: {r.hint}", *_further(r.item, progress, indent="      ")]
     lines.append(_total(grade))
     upcoming = grade.next_item
     if upcoming is not None and not grade.load_error:  # the import error is the next step, not an item's hint
         lines += ["", f"Next: {upcoming.item.id} ({upcoming.item.title})"]
         if not all_hints:
-            lines += [f"  Hint: {upcoming.item.hint}", *_further(upcoming.item, progress)]
+            lines += [f"  Hint: {upcoming.hint}", *_further(upcoming.item, progress)]
             if sum(r.status == "failed" for r in grade.items) > 1:
                 lines.append(MORE_HINTS.format(command=HINTS_COMMAND))
     elif grade.score == grade.max_score:
@@ -89,11 +89,11 @@ def screen(
     tail: list[str] = []
     if all_hints and not grade.load_error:
         for r in (r for r in grade.items if r.status == "failed"):
-            tail += wrap(f"{r.item.id}: {r.item.hint}", "  ", "    ")
+            tail += wrap(f"{r.item.id}: {r.hint}", "  ", "    ")
             tail += [line for text in _further(r.item, progress) for line in wrap(text.strip(), "    ", "      ")]
     elif upcoming is not None and not grade.load_error:
         steps = wrap(f"Next: {upcoming.item.id} ({upcoming.item.title})")
-        hint = wrap(f"Hint: {upcoming.item.hint}", "  ", "    ")
+        hint = wrap(f"Hint: {upcoming.hint}", "  ", "    ")
         further = [line for text in _further(upcoming.item, progress) for line in wrap(text.strip(), "  ", "    ")]
         failing = sum(r.status == "failed" for r in grade.items)
         more = wrap(MORE_HINTS.format(command=hints_command).strip(), "  ") if failing > 1 else []

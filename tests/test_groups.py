@@ -37,6 +37,15 @@ def _grade(project: Path, tmp_path: Path, *args: str) -> tuple[dict, str, int]:
     return json.loads(out.read_text()), done.stdout, done.returncode
 
 
+def _reference_with(folder: Path, line: str, body: str) -> Path:
+    """The reference solution with `body` put right after `line` (the first line of a function)."""
+    reference = (ROOT / "solutions" / "project.py").read_text()
+    assert line in reference
+    project = folder / "project.py"
+    project.write_text(reference.replace(line, line + body))
+    return project
+
+
 def _verdicts(report: dict) -> list:
     return [(i["id"], i["state"], [(c["name"], c["outcome"]) for c in i["checks"]]) for i in report["items"]]
 
@@ -53,12 +62,7 @@ def test_groups_give_the_verdicts_of_one_process(tmp_path: Path, scenario_file) 
 
 def test_a_check_whose_process_dies_fails_alone_and_the_rest_still_run(tmp_path: Path) -> None:
     """In self-grading student code runs in the group's process: os._exit() there ends that process, not the run."""
-    project = tmp_path / "project.py"
-    reference = (ROOT / "solutions" / "project.py").read_text()
-    project.write_text(reference.replace(
-        "async def fetch_two_endpoints(post_ids=POST_IDS, user_ids=range(1, 6)):\n",
-        "async def fetch_two_endpoints(post_ids=POST_IDS, user_ids=range(1, 6)):\n    os._exit(3)\n",
-    ))
+    project = _reference_with(tmp_path, "async def fetch_two_endpoints(post_ids=POST_IDS, user_ids=range(1, 6)):\n", "    os._exit(3)\n")
     report, output, code = _grade(project, tmp_path, "-m", "not network")
     failed = {i["id"] for i in report["items"] if i["state"] == "failed"}
     assert failed == {"alter-3"}
@@ -69,12 +73,8 @@ def test_a_check_whose_process_dies_fails_alone_and_the_rest_still_run(tmp_path:
 
 def test_a_group_that_stops_answering_is_stopped_and_its_check_named(tmp_path: Path) -> None:
     """A spin that ignores pytest-timeout's alarm: the parent stops its group after the check's limit."""
-    project = tmp_path / "project.py"
-    reference = (ROOT / "solutions" / "project.py").read_text()
-    project.write_text(reference.replace(
-        "async def fetch_async_safe(post_ids=POST_IDS):\n",
-        "async def fetch_async_safe(post_ids=POST_IDS):\n    import signal\n    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n    while True:\n        pass\n",
-    ))
+    spin = "    import signal\n    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n    while True:\n        pass\n"
+    project = _reference_with(tmp_path, "async def fetch_async_safe(post_ids=POST_IDS):\n", spin)
     chosen = "test_safe_batch_where_every_request_fails or test_sync_fetches_one_post_at_a_time_in_order"
     report, output, code = _grade(project, tmp_path, "--timeout=1", "-k", chosen)
     outcomes = {c["name"]: (c["outcome"], c["message"]) for i in report["items"] for c in i["checks"]}

@@ -18,7 +18,7 @@ from checks.reports import timeline
 
 ROOT = Path(__file__).resolve().parent.parent
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
-NO_BROWSER = "chromium is not installed (Debian: apt-get install chromium, as in the README's ci:sandbox block)"
+NO_BROWSER = "chromium is not installed (Debian: apt-get install chromium, as in the ci:sandbox block of docs/MAINTAINERS.md)"
 
 
 def _spans(*rows: tuple[float, float | None, str]) -> list[Span]:

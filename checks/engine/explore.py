@@ -36,7 +36,7 @@ without_local_constants()
 
 EXAMPLES = 12
 """Generated scenarios per check, beside its explicit ones: each proves its property with a few
-requests, so a dozen cost well under a tenth of a second for correct code (see the README's budget)."""
+requests, so a dozen cost well under a tenth of a second for correct code (docs/MAINTAINERS.md, "Budget")."""
 SHRINKS = 40
 """Further scenarios a failing check may run while shrinking: enough to reach a small case, and a
 bound on the time a wrong solution costs."""

@@ -179,7 +179,7 @@ TINY_EDGES = [
 ]
 
 
-MANUAL = Exploration(strategies.batches("fetch_async_manual_session"), tuple(MANUAL_EDGES))
+MANUAL = Exploration(strategies.batches("fetch_async_manual_session", paths=False), tuple(MANUAL_EDGES))
 FETCH_ONE_ERRORS = Exploration(strategies.fetch_one_errors(), tuple(FETCH_ONE_ERROR_EDGES), SESSIONS)
 SYNC_ERRORS = Exploration(strategies.sync_errors(), tuple(SYNC_ERROR_EDGES), SESSIONS | {"requests_order"})
 TINY_DEADLINES = Exploration(strategies.tiny_deadlines(), tuple(TINY_EDGES), SESSIONS | {"requests_repeated"})

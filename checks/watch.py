@@ -1,8 +1,9 @@
 """`python -m checks watch`: grade the project again on every save, and show what changed.
 
-Each grading is a `pytest` run in a process of its own, in a session of its own: a student file
-that hangs, crashes or calls os._exit() ends that run (pytest's own time limits apply), never the
-watcher, and Ctrl-C reaches only the watcher, which then stops the run it started.
+Each grading is a `pytest` run in a process of its own, in a session of its own, forked by a warm
+grader (checks/engine/warm.py) that imported pytest and the checks once: a student file that hangs,
+crashes or calls os._exit() ends that run (pytest's own time limits apply), never the watcher, and
+Ctrl-C reaches only the watcher, which then stops the run it started.
 
 Every save grades every item. Student code reaches every item (fetch_one is under nearly all of
 them, and code at module level runs before any), so no smaller set of items would be sound. What
@@ -17,8 +18,6 @@ import argparse
 import os
 import queue
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -26,6 +25,8 @@ import time
 from pathlib import Path
 
 import watchfiles
+
+from checks.engine.warm import WarmGrader
 
 from checks.reports.scorecard import screen_lines
 
@@ -77,68 +78,74 @@ def _watch(project: Path, changes: queue.Queue, stop: threading.Event, step: int
 
 
 class Grader:
-    """One pytest run at a time, in its own session; stopped whole if a newer save or Ctrl-C comes first."""
+    """One grading at a time, forked by a warm grader that has pytest and the checks imported already; a grading
+    is stopped whole (its process group) if a newer save or Ctrl-C comes first. When the grader's own files
+    change (checks/, the requirements), the warm grader is started again, so it never grades with old checks."""
 
     def __init__(self, project: Path, extra: list[str]) -> None:
         self.project, self.extra = project, extra
-        self.process: subprocess.Popen | None = None
-        self.output = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")
+        self.warm, self.source = WarmGrader(jobs=1), _grader_files()
+        self.key: int | None = None
+        self.answer: dict | None = None
+        handle, name = tempfile.mkstemp(prefix="watch-output-", suffix=".txt")
+        os.close(handle)
+        self.output = Path(name)
         handle, name = tempfile.mkstemp(prefix="watch-screen-", suffix=".txt")
         os.close(handle)
         self.screen = Path(name)  # the scorecard fitted to the window, written by the run (--watch-screen)
         self.started = 0.0
 
-    def command(self) -> list[str]:
-        return [
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--project={self.project}",
-            "--progress=on", f"--watch-screen={self.screen}", *self.extra,
-        ]
+    def arguments(self) -> list[str]:
+        return ["-q", "-p", "no:cacheprovider", f"--project={self.project}", "--progress=on",
+                f"--watch-screen={self.screen}", *self.extra]
 
     def start(self, columns: int = 80, lines: int = 24) -> None:
         """Start a run whose scorecard is fitted to `columns` x `lines` (what the screen has below its header)."""
         self.stop()
-        self.output.seek(0)
-        self.output.truncate()
+        if _grader_files() != self.source:
+            self.warm.close()
+            self.warm, self.source = WarmGrader(jobs=1), _grader_files()
         self.screen.write_text("", encoding="utf-8")
-        self.started = time.monotonic()
-        env = {**os.environ, "COLUMNS": str(columns), "LINES": str(max(lines, 1))}
-        self.process = subprocess.Popen(
-            self.command(), cwd=ROOT, stdout=self.output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C in the terminal reaches the watcher only; it ends this run itself
-            env=env,
-        )
+        self.started, self.answer = time.monotonic(), None
+        env = {"COLUMNS": str(columns), "LINES": str(max(lines, 1))}
+        self.key = self.warm.submit(self.arguments(), self.output, cwd=ROOT, env=env)
 
     def finished(self) -> bool:
-        if self.process is None:
+        if self.key is None:
             return False
-        if self.process.poll() is None and time.monotonic() - self.started > RUN_LIMIT:
+        self.answer = self.warm.wait(self.key, timeout=0)
+        if self.answer is None and time.monotonic() - self.started > RUN_LIMIT:
             self.stop()
-            return False
-        return self.process.poll() is not None
+        return self.answer is not None
 
     def result(self) -> tuple[int, str, str]:
         """Exit code, everything the run printed, and its fitted scorecard ("" when it wrote none)."""
-        assert self.process is not None
-        self.output.seek(0)
-        try:
-            fitted = self.screen.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            fitted = ""
-        return self.process.returncode, self.output.read(), fitted
+        assert self.answer is not None
+        read = lambda path: path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""  # noqa: E731
+        self.key = None
+        return int(self.answer["exit"]), read(self.output), read(self.screen)
 
     def close(self) -> None:
-        self.output.close()
+        self.stop()
+        self.warm.close()
+        self.output.unlink(missing_ok=True)
         self.screen.unlink(missing_ok=True)
 
     def stop(self) -> None:
         """End the run and anything it started (its whole process group)."""
-        if self.process is None or self.process.poll() is not None:
+        if self.key is None:
             return
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            self.process.kill()
-        self.process.wait()
+        self.warm.stop(self.key)
+        self.warm.wait(self.key, timeout=10)
+        self.key = None
+
+
+def _grader_files() -> dict[str, float]:
+    """When each of the grader's own files last changed: the warm grader must not outlive an edit of them."""
+    found = {str(p): p.stat().st_mtime for p in (ROOT / "checks").rglob("*.py")}
+    found.update({str(p): p.stat().st_mtime for p in ROOT.glob("requirements*.txt")})
+    found.update({str(p): p.stat().st_mtime for p in (ROOT / "pyproject.toml", ROOT / "conftest.py") if p.exists()})
+    return found
 
 
 def _shown(project: Path) -> str:
@@ -230,7 +237,6 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if grader.finished():
                 print(clear + _screen(project, grader.result(), time.monotonic() - grader.started, saved, size), flush=True)
-                grader.process = None
                 saved, announced = None, False
     except KeyboardInterrupt:
         grader.stop()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
+from checks.engine.warm import WarmGrader
 from tests import scenario_patches
 
 pytest_plugins = ["pytester", "tests.stress_plugin", "tests.mutants_plugin"]
@@ -75,3 +78,43 @@ def grade(pytester: pytest.Pytester, bytecode_cache: Path, monkeypatch: pytest.M
         return Graded(json.loads(out.read_text()), result.stdout.str(), int(result.ret))
 
     return run
+
+
+WARM_JOBS = 2
+"""Gradings the warm grader runs side by side: two fill the two cores while one waits on a deadline."""
+
+
+class WarmGrades:
+    """Gradings through the warm grader (checks/engine/warm.py), each asked for once: a test module may ask for
+    all of its gradings first, so that they run side by side, and then read each one as its test comes."""
+
+    def __init__(self, grader: WarmGrader, folder: Path) -> None:
+        self.grader, self.folder = grader, folder
+        self.asked: dict[tuple, tuple[int, Path, Path]] = {}
+
+    def ask(self, project: Path, *extra: str) -> None:
+        key = (str(project), extra)
+        if key in self.asked:
+            return
+        number = len(self.asked)
+        out, text = self.folder / f"grade-{number}.json", self.folder / f"output-{number}.txt"
+        args = ["-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), "-p", "no:cacheprovider",
+                f"--project={project}", f"--grade-json={out}", *extra, str(ROOT / "checks")]
+        self.asked[key] = (self.grader.submit(args, text, cwd=self.folder), out, text)
+
+    def __call__(self, project: Path, *extra: str) -> Graded:
+        self.ask(project, *extra)
+        request, out, text = self.asked[(str(project), extra)]
+        answer = self.grader.seen[request] if request in self.grader.seen else self.grader.wait(request)
+        self.grader.seen[request] = answer
+        return Graded(json.loads(out.read_text()), text.read_text(errors="replace"), int(answer["exit"]))
+
+
+@pytest.fixture(scope="session")
+def warm_grades(bytecode_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarmGrades]:
+    """Gradings by one warm grader for the whole session: pytest and the checks imported once, not per grading."""
+    grader = WarmGrader(jobs=WARM_JOBS, env={**os.environ, "PYTHONPYCACHEPREFIX": str(bytecode_cache)})
+    try:
+        yield WarmGrades(grader, tmp_path_factory.mktemp("warm"))
+    finally:
+        grader.close()

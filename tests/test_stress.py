@@ -15,8 +15,10 @@ import pytest
 from checks.tools.gradebook import grade_one
 from tests.conftest import ROOT
 
-KNOWN_BAD = ("limited_in_batches", "safe_batch_one_at_a_time", "limited_refills_one_per_wake_up")
-"""Scenarios graded beside the reference (tests/scenarios/NAME: the reference with NAME's change.patch)."""
+KNOWN_BAD = ("limited_pauses_after_each_response", "deadline_clamped_to_a_quarter_second", "safe_batch_catches_only_client_errors")
+"""Scenarios graded beside the reference (tests/scenarios/NAME: the reference with NAME's change.patch): the
+three that lean hardest on what load could bend, the limiter's refill and a deadline bounded by the code's
+own time, and an explored check's shrunk case."""
 SPINNERS = 4
 """Busy processes on this 2-core machine while the files are graded: twice as many as there are cores."""
 BUSY = "while True: pass"

@@ -17,13 +17,36 @@ from tests.properties import unproven
 from tests.conftest import GRADE_REPORT, GRADED_IDS, ROOT
 
 # A grading under load can outlast the 15 s that pytest.ini gives one check.
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(1800)  # a test may wait for gradings asked for before its own
 
 SOLUTIONS = [ROOT / "solutions" / "project.py", *sorted((ROOT / "solutions" / "alternatives").glob("*.py"))]
 # Each known-bad file is the reference with the change in its folder's change.patch (tests/scenario_patches.py).
 SCENARIOS = [ROOT / "tests" / "scenarios" / name for name in scenario_patches.names()]
 
 MODES = {"in-process": (), "official": ("--official",)}
+ORDERS = ["reverse", "shuffle:7"]
+ORDER_SENSITIVE = ["main_grows_post_ids", "manual_session_kept_between_calls"]
+
+
+def _args(name: str) -> list[str]:
+    return json.loads((ROOT / "tests" / "scenarios" / name / "expected.json").read_text()).get("args", [])
+
+
+@pytest.fixture(scope="module")
+def grade(warm_grades, scenario_file):
+    """Every grading this module needs, asked for at once of the warm grader, so they run side by side;
+    each test then reads its own."""
+    for mode in MODES.values():
+        for path in [*SOLUTIONS, ROOT / "starter" / "project.py"]:
+            warm_grades.ask(path, *mode)
+        for scenario in SCENARIOS:
+            warm_grades.ask(scenario_file(scenario.name), *mode, *_args(scenario.name))
+    for name in ["reference", *ORDER_SENSITIVE]:
+        project = ROOT / "solutions" / "project.py" if name == "reference" else scenario_file(name)
+        args = [] if name == "reference" else _args(name)
+        for order in ORDERS:
+            warm_grades.ask(project, f"--check-order={order}", *args)
+    return warm_grades
 
 # Which checks each known-bad grading failed, and every check there is; filled as the tests below run.
 FAILED_CHECKS: dict[str, set[str]] = {}
@@ -107,17 +130,14 @@ def test_a_run_over_its_budget_reports_the_checks_left_as_not_run(grade) -> None
     assert "Scorecard" in graded.output  # the reports are still written
 
 
-ORDER_SENSITIVE = ["main_grows_post_ids", "manual_session_kept_between_calls"]
-
-
-@pytest.mark.parametrize("order", ["reverse", "shuffle:7"])
+@pytest.mark.parametrize("order", ORDERS)
 @pytest.mark.parametrize("name", ["reference", *ORDER_SENSITIVE])
 def test_verdicts_do_not_depend_on_the_order_of_the_checks(grade, scenario_file, name: str, order: str) -> None:
     """In-process, each check imports the graded file afresh: what one check's calls left in the module
     (a list grown in place, a session kept) cannot change another's verdict, in any order."""
     files = {"reference": ROOT / "solutions" / "project.py", "starter": ROOT / "starter" / "project.py"}
     project = files[name] if name in files else scenario_file(name)
-    args = [] if name in files else json.loads((ROOT / "tests" / "scenarios" / name / "expected.json").read_text()).get("args", [])
+    args = [] if name in files else _args(name)
     graded = grade(project, f"--check-order={order}", *args)
     in_file_order = grade(project, *args)
     assert {i["id"]: i["status"] for i in graded.report["items"]} == {

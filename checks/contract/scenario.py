@@ -103,7 +103,8 @@ class Scenario:
         if any(c.cancel_after for c in self.calls):
             cancel = next(c.cancel_after for c in self.calls if c.cancel_after)
             text += f", cancelled by its caller once {cancel} request{'s' if cancel != 1 else ''} had arrived"
-        details = [f"{path} {said(reply)}" for path, reply in self.replies if said(reply)]
+        cancelled = any(c.cancel_after for c in self.calls)  # then how the stand-in answers is beside the point
+        details = [] if cancelled else [f"{path} {said(reply)}" for path, reply in self.replies if said(reply)]
         if self.base_path:
             details.append(f"BASE_URL ends in the path {self.base_path}")
         return text + (" where " + "; ".join(details) if details else "")

@@ -83,8 +83,10 @@ class Explorer:
             for number, call in enumerate(scenario.calls):
                 if call.in_loop not in runners:
                     runners[call.in_loop] = loops.enter_context(asyncio.Runner())
-                unexpected = len(api.probe.unexpected)
+                unexpected, blocking = len(api.probe.unexpected), len(api.probe.blocking)
                 run = _drive(harness, call, runners[call.in_loop])
+                if call.cancel_after and len(api.probe.blocking) > blocking:
+                    continue  # a loop frozen by a blocking call hears the cancel late: base judges that mistake
                 found = judge(expect(call, scenario), run, api, api.probe.unexpected[unexpected:], self.ignore)
                 if found is not None:
                     return number, found
@@ -100,7 +102,7 @@ class Explorer:
         explicit, self.ignore = list(exploration.explicit), exploration.ignore
         remembered: dict[Scenario, tuple[int, Finding] | None] = {}
         stopped: list[BaseException] = []
-        budget = len(explicit) + examples + SHRINKS
+        budget = self.tried + len(explicit) + examples + SHRINKS  # this exploration's own, whatever ran before
 
         def check(scenario: Scenario) -> None:
             if scenario not in remembered:

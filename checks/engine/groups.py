@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pytest
+from _pytest._io import TerminalWriter
 from _pytest.reports import TestReport
 
 GROUPS_HELP = (
@@ -150,7 +151,9 @@ def _child(session: pytest.Session, items: list[pytest.Item], indexes: list[int]
         config = session.config
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            config.pluginmanager.unregister(reporter)
+            # Its progress is the parent's to show. It stays registered: pytest-timeout writes a stopped
+            # check's stacks through it before failing the check, and fails differently without it.
+            reporter._tw = TerminalWriter(open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115, SLF001
         forwarder = _Forwarder(config)
         config.pluginmanager.register(forwarder, "grader-group-forwarder")
         sender = _Sender(fd)

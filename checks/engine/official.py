@@ -278,7 +278,7 @@ class Remote:
 
     def cpu_waited(self) -> float | None:
         """Seconds the grader's threads and the worker's have waited for a CPU so far (a growing count)."""
-        return stall.waited("self", *([self._worker_pid] if self._worker_pid else []))
+        return stall.waited("self", main_thread_of=self._worker_pid)
 
     async def tidy_up(self) -> None:
         await self.pool.grader.run_async(self._tidy())
@@ -383,8 +383,10 @@ class Remote:
                 elif op == "cancel":
                     task = self._answering.pop(message.get("id"), None)
                     if task is not None:
+                        # Ended as the cancel arrives, not when its task next runs: the worker's next request may
+                        # be in the same read, and must not seem to overlap the one it gave up on.
+                        self._given_up(task)
                         task.cancel()
-                        task.add_done_callback(self._given_up)
                 elif op in ("done", "tidied", "freshened"):
                     if message.get("token") == self._token:
                         self._token = None
@@ -400,7 +402,7 @@ class Remote:
         return client if client in ("aiohttp", "requests") else "other", self.api.path_of(str(message.get("url", "")))
 
     def _given_up(self, task: asyncio.Task) -> None:
-        """A request cancelled before its answer began: its span ends now, as cancelled by the client."""
+        """A request its worker cancelled: its span ends now, as cancelled by the client."""
         span = getattr(task, "span", None)
         if span is not None and span.outcome == "pending":
             self.api.probe.finish(span, "cancelled")

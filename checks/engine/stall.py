@@ -34,12 +34,17 @@ def waits(process: int | str = "self") -> dict[str, int] | None:
     return counts
 
 
-def waited(*processes: int | str) -> float | None:
-    """Seconds the threads of these processes have waited for a CPU in all (a count that only grows), or None.
+def waited(*processes: int | str, main_thread_of: int | None = None) -> float | None:
+    """Seconds the threads of these processes, and the main thread of `main_thread_of`, have waited for a CPU in
+    all (a count that only grows), or None where none can be read. A process that has ended counts nothing more.
 
-    A process that has ended counts nothing more; if none can be read, None.
+    Of official grading's worker only the main thread counts, where the graded code's event loop runs: a thread
+    the graded code starts could wait for a CPU on purpose, to have a pause of its own excused.
     """
     found = [waits(p) for p in processes]
+    if main_thread_of is not None:
+        worker = waits(main_thread_of)
+        found.append({k: v for k, v in worker.items() if k == str(main_thread_of)} if worker is not None else None)
     if all(f is None for f in found):
         return None
     return sum(sum(f.values()) for f in found if f is not None) / 1e9

@@ -24,9 +24,11 @@ import responses
 from aioresponses import CallbackResult, aioresponses
 
 from checks.engine import guard, strict
-from checks.engine.compat import StubResponse
+from checks.engine.compat import StubResponse, cheaper_response_loops
 from checks.data import POST_COUNT, USER_COUNT, post, user
 from checks.engine.probe import Probe, Span
+
+cheaper_response_loops()
 
 HELD = 2.0
 """Seconds the stand-in holds an answer that a check means never to come in time: long enough that no
@@ -261,12 +263,13 @@ class FakeAPI:
             span.outcome = "cancelled"
             raise
         finally:
-            answered = span.outcome == "pending"
-            # A body sent after the headers keeps the request in flight until its last byte is sent: a
-            # client cannot have read it sooner, so a limiter that lets the next request start at the
-            # headers overlaps it. The end is set by arithmetic, not by a timer a busy loop could delay.
-            sending = answer.body_delay if answered and client == "aiohttp" and answer.status != DROPPED else 0.0
-            self.probe.finish(span, str(answer.status) if answered else span.outcome, sending)
+            if span.end is None:  # else it ended already, as its client gave up (official grading's relay)
+                answered = span.outcome == "pending"
+                # A body sent after the headers keeps the request in flight until its last byte is sent: a
+                # client cannot have read it sooner, so a limiter that lets the next request start at the
+                # headers overlaps it. The end is set by arithmetic, not by a timer a busy loop could delay.
+                sending = answer.body_delay if answered and client == "aiohttp" and answer.status != DROPPED else 0.0
+                self.probe.finish(span, str(answer.status) if answered else span.outcome, sending)
         return answer
 
     # --- requests, through responses -------------------------------------------------------

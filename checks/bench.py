@@ -23,20 +23,46 @@ from pathlib import Path
 from types import ModuleType
 
 from checks.data import POST_COUNT
+from checks.engine.durations import TABLE
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "solutions" / "project.py"
 GRADE = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--project={REFERENCE}"]
 
 
-def grading_times(repeat: int) -> list[float]:
+def grading_times(repeat: int, *extra: str) -> list[float]:
     """Wall time of whole `pytest --project=solutions/project.py` processes, as a person would wait for them."""
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        subprocess.run(GRADE, cwd=ROOT, capture_output=True, check=False)
+        subprocess.run([*GRADE, *extra], cwd=ROOT, capture_output=True, check=False)
         times.append(time.perf_counter() - started)
     return times
+
+
+def warm_times(repeat: int, *extra: str) -> list[float]:
+    """Seconds from asking a warm grader (checks/engine/warm.py) for a grading of the reference to its end:
+    what watch mode and the self-tests pay per grading once the grader has started."""
+    from checks.engine.warm import WarmGrader
+
+    grader, times = WarmGrader(jobs=1), []
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            for _ in range(repeat):
+                started = time.perf_counter()
+                grader.wait(grader.submit([*GRADE[3:], *extra], Path(folder) / "output.txt"))
+                times.append(time.perf_counter() - started)
+    finally:
+        grader.close()
+    return times
+
+
+def durations() -> dict[str, float]:
+    """Seconds each check of the reference's grading takes, run one after another (for checks/engine/durations.json)."""
+    with tempfile.TemporaryDirectory() as folder:
+        junit = Path(folder) / "junit.xml"
+        subprocess.run([*GRADE, "--groups=off", f"--junitxml={junit}"], cwd=ROOT, capture_output=True, check=False)
+        return {case.get("name", ""): round(float(case.get("time", 0)), 3) for case in ElementTree.parse(junit).iter("testcase")}
 
 
 def item_times() -> dict[str, float]:
@@ -161,19 +187,36 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--sizes", default="10,50,200,1000", help="post counts for the scaling table (default 10,50,200,1000)")
     cli.add_argument("--slow-up-to", type=int, default=200,
                      help="largest count also fetched one at a time and 5 at a time (default 200)")
+    cli.add_argument("--grading-only", action="store_true", help="time the gradings only: no floor, items or scaling")
+    cli.add_argument("--durations", action="store_true",
+                     help="measure each check's time and write checks/engine/durations.json (how groups are dealt), then stop")
     args = cli.parse_args(argv)
     sizes = [int(n) for n in args.sizes.split(",")]
     if args.repeat < 1 or args.latency <= 0 or min(sizes) < 1:
         cli.error("--repeat and --sizes take whole numbers from 1, --latency seconds above 0")
     print(f"Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    if args.durations:
+        measured = durations()
+        TABLE.write_text(json.dumps({"measured": "python -m checks.bench --durations", "seconds": measured}, indent=1) + "\n")
+        print(f"Wrote {len(measured)} check times to {TABLE.relative_to(ROOT)}")
+        return 0
 
     count = check_count()
-    times, floor = [], []
-    for _ in range(args.repeat):  # alternated, so that both see the same load
-        times += grading_times(1)
-        floor += floor_times(1, count)
-    print(f"\nGrading the reference (whole process, {args.repeat} runs): best {min(times):.2f} s, "
-          f"median {statistics.median(times):.2f} s")
+    runs: dict[str, list[float]] = {"self-grading, cold": [], "official, cold": [], "self-grading, warm": []}
+    floor: list[float] = []
+    for _ in range(args.repeat):  # alternated, so that all see the same load
+        runs["self-grading, cold"] += grading_times(1)
+        runs["official, cold"] += grading_times(1, "--official")
+        runs["self-grading, warm"] += warm_times(1)
+        if not args.grading_only:
+            floor += floor_times(1, count)
+    print(f"\nGrading the reference ({count} checks, {args.repeat} runs of each, alternated):")
+    for name, times in runs.items():
+        print(f"  {name:<20} best {min(times):.2f} s, median {statistics.median(times):.2f} s")
+    ratio = statistics.median(runs["official, cold"]) / statistics.median(runs["self-grading, cold"])
+    print(f"  official takes {ratio:.2f} times as long as self-grading (medians)")
+    if args.grading_only:
+        return 0
     print(f"The floor, {count} near-empty async checks with the same pytest and libraries ({args.repeat} runs): "
           f"best {min(floor):.2f} s, median {statistics.median(floor):.2f} s")
     print("\nSeconds per item (one run):")

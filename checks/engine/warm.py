@@ -143,6 +143,7 @@ class WarmGrader:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "checks.engine.warm", "--jobs", str(jobs)], cwd=ROOT, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+            start_new_session=True,  # Ctrl-C in a terminal reaches the client, which stops the server itself
         )
         self._next, self.finished = 0, {}
         self.seen: dict[int, dict] = {}  # answers already handed out, for a caller that asks twice

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -50,14 +51,24 @@ def _verdicts(report: dict) -> list:
     return [(i["id"], i["state"], [(c["name"], c["outcome"]) for c in i["checks"]]) for i in report["items"]]
 
 
+def _junit_cases(path: Path) -> list[tuple[str, str]]:
+    """Each test case of a JUnit file with how it ended: passed, or the tag of its failure or skip."""
+    cases = ElementTree.parse(path).getroot().iter("testcase")
+    return [(c.get("name"), next((child.tag for child in c if child.tag in ("failure", "error", "skipped")), "passed"))
+            for c in cases]
+
+
 def test_groups_give_the_verdicts_of_one_process(tmp_path: Path, scenario_file) -> None:
+    """A file without ANSWERS.md beside it skips explain: a replayed skip must still make a JUnit report."""
     project = scenario_file("limited_in_batches")
-    alone, alone_out, alone_code = _grade(project, tmp_path, "--groups=off")
-    grouped, grouped_out, grouped_code = _grade(project, tmp_path, "--groups=5")
+    alone, alone_out, alone_code = _grade(project, tmp_path, "--groups=off", f"--junitxml={tmp_path / 'alone.xml'}")
+    grouped, grouped_out, grouped_code = _grade(project, tmp_path, "--groups=5", f"--junitxml={tmp_path / 'grouped.xml'}")
     assert _verdicts(alone) == _verdicts(grouped)
     assert (alone["score"], alone_code) == (grouped["score"], grouped_code) == (85, 1)
     for text in (alone_out, grouped_out):
-        assert "Scorecard" in text and "alter-2" in text
+        assert "Scorecard" in text and "alter-2" in text and "INTERNALERROR" not in text
+    cases = _junit_cases(tmp_path / "grouped.xml")
+    assert cases == _junit_cases(tmp_path / "alone.xml") and ("test_answers_are_written", "skipped") in cases
 
 
 def test_a_check_whose_process_dies_fails_alone_and_the_rest_still_run(tmp_path: Path) -> None:

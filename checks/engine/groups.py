@@ -324,12 +324,23 @@ def _replay(session: pytest.Session, items: list[pytest.Item], pending: dict, re
             reports = _lost_reports(item, message["lost"])
         else:
             hooks.absorb(item, message.get("facts") or {})
-            reports = [config.hook.pytest_report_from_serializable(config=config, data=d) for d in message["reports"]]
+            reports = [_from_wire(config, d) for d in message["reports"]]
         for report in reports:
             item.ihook.pytest_runtest_logreport(report=report)
         item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         replayed += 1
     return replayed
+
+
+def _from_wire(config: pytest.Config, data: dict) -> TestReport:
+    """A report as the group made it. JSON has no tuples: a skip's longrepr (path, line, reason) and the
+    location come back as lists, and JUnit's writer, for one, insists on the tuple."""
+    report = config.hook.pytest_report_from_serializable(config=config, data=data)
+    if isinstance(report.longrepr, list):
+        report.longrepr = tuple(report.longrepr)
+    if isinstance(report.location, list):
+        report.location = tuple(report.location)
+    return report
 
 
 def _lost_reports(item: pytest.Item, why: str) -> list[TestReport]:

@@ -9,7 +9,8 @@ single-threaded and never grades anything itself, so nothing it forks holds a th
 session.
 
 Protocol, one JSON object per line: the client writes `{"id", "args", "cwd", "output", "env"}`
-to its stdin; the server answers `{"id", "exit", "seconds"}` on stdout as each grading ends, at most
+to its stdin; the server answers `{"id", "exit", "seconds", "cpu"}` (the CPU seconds of the grading and the
+processes it waited for) on stdout as each grading ends, at most
 `--jobs` at a time; `{"op": "stop", "id"}` stops a grading (its whole process group). Closing stdin
 ends the server after the gradings under way.
 
@@ -117,11 +118,12 @@ def serve(jobs: int, commands: IO[bytes] = sys.stdin.buffer, answers: IO[str] = 
         if not open_input and running:
             time.sleep(0.02)
         for pid in list(running):
-            done, status = os.waitpid(pid, os.WNOHANG)
+            done, status, usage = os.wait4(pid, os.WNOHANG)
             if done:
                 key, started = running.pop(pid)
                 code = os.waitstatus_to_exitcode(status)
-                answer({"id": key, "exit": code, "seconds": round(time.monotonic() - started, 3)})
+                answer({"id": key, "exit": code, "seconds": round(time.monotonic() - started, 3),
+                        "cpu": round(usage.ru_utime + usage.ru_stime, 3)})
 
 
 def _stop(key: Any, running: dict, waiting: deque) -> None:

@@ -27,7 +27,12 @@ from checks.tools.shards import parse_shard
 from checks.tools.submissions import OUTPUT_FOLDER, find_class
 from checks.tools.validation import one_line
 
+GROUPS = "1"
+"""Each submission's checks in one process: measured on 2 cores, a batch at --jobs 2 to 4 grades more a
+minute with one group each than with five (docs/MAINTAINERS.md, Figures)."""
 JOBS_HELP = "how many submissions to grade at once (default 2)"
+GROUPS_HELP = ("the --groups each grader runs its checks in (default {default}: --jobs already keeps the cores "
+               "busy, and every group of an official grading starts a sandbox of its own)")
 OUT_HELP = "folder for gradebook.csv, gradebook.json and one log per submission (default: DIR/grades)"
 LIMIT_HELP = f"seconds one submission may take before it is stopped (default {grading.TIME_LIMIT:g})"
 MEMORY_HELP = f"address-space cap per submission, in MiB (default {grading.MEMORY_MIB}; POSIX only)"
@@ -41,7 +46,8 @@ SHARD_HELP = (
     "moves no one else; join the shards' --out folders with python -m checks.merge"
 )
 BOTH_MODES = "--in-process and --require-sandbox contradict each other: choose one"
-BAD_NUMBERS = "--jobs takes a whole number from 1, --time-limit seconds above 0, --memory at least 256 MiB"
+BAD_NUMBERS = ("--jobs takes a whole number from 1, --groups one from 1 or 'off', --time-limit seconds above 0, "
+               "--memory at least 256 MiB")
 NOT_A_FOLDER = "{folder}: not a folder"
 NOTHING = "{folder}: no submissions in it: put one folder (or one .py file) per student there"
 
@@ -110,10 +116,15 @@ def _sigterm_stops_the_batch() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _groups_ok(value: str) -> bool:
+    return value == "off" or (value.isdigit() and int(value) >= 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     cli = argparse.ArgumentParser(prog="python -m checks.batch", description=__doc__.splitlines()[0])
     cli.add_argument("submissions", type=Path, metavar="DIR")
     cli.add_argument("--jobs", type=int, default=2, help=JOBS_HELP)
+    cli.add_argument("--groups", default=GROUPS, metavar="N", help=GROUPS_HELP.format(default=GROUPS))
     cli.add_argument("--out", type=Path, default=None, help=OUT_HELP)
     cli.add_argument("--time-limit", type=float, default=grading.TIME_LIMIT, help=LIMIT_HELP)
     cli.add_argument("--memory", type=int, default=grading.MEMORY_MIB, metavar="MIB", help=MEMORY_HELP)
@@ -127,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         cli.error(str(error))
     if not args.submissions.is_dir():
         cli.error(NOT_A_FOLDER.format(folder=args.submissions))
-    if args.jobs < 1 or args.time_limit <= 0 or args.memory < 256:
+    if args.jobs < 1 or args.time_limit <= 0 or args.memory < 256 or not _groups_ok(args.groups):
         cli.error(BAD_NUMBERS)
     if args.in_process and args.require_sandbox:
         cli.error(BOTH_MODES)
@@ -149,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with _sigterm_stops_the_batch():
         rows = grade_all(args.submissions, out, args.jobs, args.time_limit, args.memory, _print_progress,
-                         official=not args.in_process, require_sandbox=args.require_sandbox, shard=shard)
+                         official=not args.in_process, require_sandbox=args.require_sandbox, shard=shard,
+                         groups=args.groups)
     if shard != (1, 1):
         print(SHARD_SUMMARY.format(k=shard[0], n=shard[1], count=len(rows), total=len(everyone)), flush=True)
     print(summary(rows, time.monotonic() - started, args.jobs, out / "gradebook.csv"), flush=True)

@@ -470,7 +470,7 @@ def _starved(item: pytest.Item, reports: list[pytest.TestReport], threshold: flo
     meter = item.stash.get(meter_key, None)
     waited = meter.seconds() if meter is not None else None
     limit = _timeout_of(item)
-    if not any(r.failed for r in reports) or not isinstance(failure, Verdict) or waited is None:
+    if not any(r.failed for r in reports) or not isinstance(failure, Verdict) or not failure.measured or waited is None:
         return None
     if waited < threshold or (limit > 0 and took > limit / 3):
         return None

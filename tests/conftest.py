@@ -80,8 +80,9 @@ def grade(pytester: pytest.Pytester, bytecode_cache: Path, monkeypatch: pytest.M
     return run
 
 
-WARM_JOBS = 2
-"""Gradings the warm grader runs side by side: two fill the two cores while one waits on a deadline."""
+WARM_JOBS = 3
+"""Gradings the warm grader runs side by side: on two cores, three keep both busy while one grading in a
+single group (official, in tests/test_verdicts.py) waits on a deadline."""
 
 
 class WarmGrades:

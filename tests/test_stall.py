@@ -114,3 +114,13 @@ def test_official_grading_never_runs_a_check_again(grade, scenario_file) -> None
     graded = grade(scenario_file("limited_in_batches"), "--official", "--stall-rerun=0")
     assert graded.failed() == {"alter-2"}
     assert not _run_again(graded.report)
+
+
+@linux_only
+def test_a_function_still_a_todo_is_not_run_again(grade) -> None:
+    """No busy machine makes a TODO raise NotImplementedError: the starter's TODO checks are run once,
+    even with a threshold of 0, and the scorecard carries no "Run again" line for them."""
+    graded = grade(ROOT / "starter" / "project.py", "--stall-rerun=0")
+    todo = [c for item in graded.report["items"] for c in item["checks"] if "is still a TODO" in c["message"]]
+    assert todo and not any("attempts" in c for c in todo)
+    assert not any(f"Run again: {c['name']} " in graded.output for c in todo)

@@ -1,7 +1,10 @@
 """Golden verdicts: every correct solution passes, the starter and every known-bad file fail exactly their items.
 
 Each file is graded twice: in-process (self-grading) and with --official (the worker in its sandbox).
-The two modes must agree with the golden verdicts, and so with each other.
+The two modes must agree with the golden verdicts, and so with each other. Self-grading runs in its
+default parallel groups and official grading in one (`--groups=1`), so every file's verdicts are also
+shown to be the same with groups and without; one group is also the cheaper official grading, since
+each group of one starts a sandbox and a worker of its own.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ SOLUTIONS = [ROOT / "solutions" / "project.py", *sorted((ROOT / "solutions" / "a
 # Each known-bad file is the reference with the change in its folder's change.patch (tests/scenario_patches.py).
 SCENARIOS = [ROOT / "tests" / "scenarios" / name for name in scenario_patches.names()]
 
-MODES = {"in-process": (), "official": ("--official",)}
+MODES = {"in-process": (), "official": ("--official", "--groups=1")}
 ORDERS = ["reverse", "shuffle:7"]
 ORDER_SENSITIVE = ["main_grows_post_ids", "manual_session_kept_between_calls"]
 

@@ -89,14 +89,14 @@ def row(name: str, run: grading.Run, found: str = "") -> Row:
 def grade_all(folder: Path, out: Path, jobs: int = 2, time_limit: float = grading.TIME_LIMIT,
               memory_mib: int = grading.MEMORY_MIB, progress: Progress | None = None, *, official: bool = True,
               require_sandbox: bool = False, grader: Sequence[str] | None = None,
-              shard: tuple[int, int] = (1, 1)) -> list[Row]:
+              shard: tuple[int, int] = (1, 1), groups: str | None = None) -> list[Row]:
     """Grade every entry of folder (or the shard's share of them), jobs at a time, and write the gradebook and
     its manifest once every grader has ended."""
     everyone, _ = find_class(folder, skip=out)
     submissions = shards.in_shard(everyone, shard)
     results: dict[str, Row] = {}
     running = grading.Running()
-    options = dict(official=official, require_sandbox=require_sandbox, grader=grader, running=running)
+    options = dict(official=official, require_sandbox=require_sandbox, grader=grader, running=running, groups=groups)
     with grading.bytecode_cache() as pycache, ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {
             pool.submit(_grade_entry, s, folder, out, time_limit, memory_mib, pycache=pycache, **options): s.name

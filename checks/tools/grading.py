@@ -98,13 +98,14 @@ class Running:
 
 
 def grader_command(work: Path, report: Path, *, official: bool = True, require_sandbox: bool = False,
-                   grader: Sequence[str] | None = None) -> list[str]:
-    """The grader's command line: the checks from this tree, on the copy, official unless asked otherwise."""
+                   grader: Sequence[str] | None = None, groups: str | None = None) -> list[str]:
+    """The grader's command line: the checks from this tree, on the copy, official unless asked otherwise;
+    `groups` is the grader's --groups (None: its own default)."""
     return [
         *(grader or GRADER), "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), "-p", "no:cacheprovider",
         "-q", f"--project={work / 'project.py'}", f"--grade-json={report}",
         *(["--official"] if official else []), *(["--require-sandbox"] if require_sandbox else []),
-        str(ROOT / "checks"),
+        *([f"--groups={groups}"] if groups is not None else []), str(ROOT / "checks"),
     ]
 
 
@@ -134,7 +135,8 @@ def bytecode_cache(given: Path | None = None) -> Iterator[Path]:
 def grade(root: Path, project: tuple[str, ...], answers: tuple[str, ...] | None = None, *,
           time_limit: float = TIME_LIMIT, memory_mib: int = MEMORY_MIB, official: bool = True,
           require_sandbox: bool = False, grader: Sequence[str] | None = None, pycache: Path | None = None,
-          running: Running | None = None, as_user: int | None = None, log: Path | None = None) -> Run:
+          running: Running | None = None, as_user: int | None = None, log: Path | None = None,
+          groups: str | None = None) -> Run:
     """Grade root/project (with root/answers as ANSWERS.md) in a child process, on a copy in a private folder
     that is its working directory. Nothing on the way from root to either file may be a symbolic link.
 
@@ -155,7 +157,8 @@ def grade(root: Path, project: tuple[str, ...], answers: tuple[str, ...] | None 
         except OSError as error:
             return Run(problem=NOT_GRADED.format(error=error), seconds=time.monotonic() - started)
         report, output = private / "grade.json", private / "output.log"
-        command = grader_command(work, report, official=official, require_sandbox=require_sandbox, grader=grader)
+        command = grader_command(work, report, official=official, require_sandbox=require_sandbox, grader=grader,
+                                 groups=groups)
         env = grader_env(cache)
         if as_user is not None:
             command, env["HOME"] = _as_user(as_user, command, private, cache), str(private / "home")

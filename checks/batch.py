@@ -27,12 +27,10 @@ from checks.tools.shards import parse_shard
 from checks.tools.submissions import OUTPUT_FOLDER, find_class
 from checks.tools.validation import one_line
 
-GROUPS = "1"
-"""Each submission's checks in one process: measured on 2 cores, a batch at --jobs 2 to 4 grades more a
-minute with one group each than with five (docs/MAINTAINERS.md, Figures)."""
 JOBS_HELP = "how many submissions to grade at once (default 2)"
-GROUPS_HELP = ("the --groups each grader runs its checks in (default {default}: --jobs already keeps the cores "
-               "busy, and every group of an official grading starts a sandbox of its own)")
+GROUPS_HELP = ("the --groups each grader runs its checks in (default: the grader's own, five). With many cores, "
+               "--jobs near their number and --groups 1 spend the least CPU a submission: every group of an "
+               "official grading starts a sandbox and a worker of its own")
 OUT_HELP = "folder for gradebook.csv, gradebook.json and one log per submission (default: DIR/grades)"
 LIMIT_HELP = f"seconds one submission may take before it is stopped (default {grading.TIME_LIMIT:g})"
 MEMORY_HELP = f"address-space cap per submission, in MiB (default {grading.MEMORY_MIB}; POSIX only)"
@@ -124,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     cli = argparse.ArgumentParser(prog="python -m checks.batch", description=__doc__.splitlines()[0])
     cli.add_argument("submissions", type=Path, metavar="DIR")
     cli.add_argument("--jobs", type=int, default=2, help=JOBS_HELP)
-    cli.add_argument("--groups", default=GROUPS, metavar="N", help=GROUPS_HELP.format(default=GROUPS))
+    cli.add_argument("--groups", default=None, metavar="N", help=GROUPS_HELP)
     cli.add_argument("--out", type=Path, default=None, help=OUT_HELP)
     cli.add_argument("--time-limit", type=float, default=grading.TIME_LIMIT, help=LIMIT_HELP)
     cli.add_argument("--memory", type=int, default=grading.MEMORY_MIB, metavar="MIB", help=MEMORY_HELP)
@@ -138,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         cli.error(str(error))
     if not args.submissions.is_dir():
         cli.error(NOT_A_FOLDER.format(folder=args.submissions))
-    if args.jobs < 1 or args.time_limit <= 0 or args.memory < 256 or not _groups_ok(args.groups):
+    if args.jobs < 1 or args.time_limit <= 0 or args.memory < 256 or not _groups_ok(args.groups or "off"):
         cli.error(BAD_NUMBERS)
     if args.in_process and args.require_sandbox:
         cli.error(BOTH_MODES)

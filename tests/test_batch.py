@@ -394,6 +394,18 @@ def test_the_mode_options_reach_the_grader(tmp_path: Path) -> None:
     assert "--official" not in seen["argv"]
     _, seen = _one(tmp_path, "honest", require_sandbox=True)
     assert "--official" in seen["argv"] and "--require-sandbox" in seen["argv"]
+    assert not any(a.startswith("--groups") for a in seen["argv"])  # the grader's own default
+    _, seen = _one(tmp_path, "honest", groups="1")
+    assert "--groups=1" in seen["argv"]
+
+
+@pytest.mark.parametrize("groups", ["0", "two", "-1"])
+def test_groups_must_be_a_count_or_off(tmp_path: Path, groups: str) -> None:
+    (tmp_path / "alice.py").write_text("")
+    done = subprocess.run([sys.executable, "-m", "checks.batch", str(tmp_path), "--groups", groups],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--groups one from 1 or 'off'" in done.stderr
+    assert not (tmp_path / "grades").exists()
 
 
 @POSIX_ONLY

@@ -81,6 +81,12 @@ ARGUABLE: dict[str, str] = {
         "arguable: the grader sets BASE_URL itself, and the contract asks only that every URL is built from it; the "
         "variable serves `python -m checks run` and the starter's comment, which grading does not use."
     ),
+    "<module>:string:'https://jsonplaceholder.typicode.com' -> 'https://jsonplaceholder.typicode.com/v2'": (
+        "arguable: the default address only matters when the file runs against the real API, which grading never "
+        "reaches (it sets BASE_URL to its stand-in, with and without a path); the contract asks that every URL be "
+        "built from BASE_URL, not what BASE_URL holds by default. A check of the default's value would read a "
+        "constant, not behaviour, and would need the worker to report it in official grading."
+    ),
     "fetch_sync:keyword-dropped:http.get(timeout=)":
         "arguable: without a timeout requests waits as long as the server takes; the contract asks nothing of the timeout and the stand-in always answers.",
     "main:keyword-dropped:http.get(timeout=)":

@@ -40,21 +40,27 @@ def grading_times(repeat: int, *extra: str) -> list[float]:
     return times
 
 
-def warm_times(repeat: int, *extra: str) -> list[float]:
-    """Seconds from asking a warm grader (checks/engine/warm.py) for a grading of the reference to its end:
-    what watch mode and the self-tests pay per grading once the grader has started."""
-    from checks.engine.warm import WarmGrader
+class Warm:
+    """A warm grader (checks/engine/warm.py) started once: its times are from asking it for a grading of the
+    reference to that grading's end, what watch mode and the self-tests pay per grading once it has started."""
 
-    grader, times = WarmGrader(jobs=1), []
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            for _ in range(repeat):
-                started = time.perf_counter()
-                grader.wait(grader.submit([*GRADE[3:], *extra], Path(folder) / "output.txt"))
-                times.append(time.perf_counter() - started)
-    finally:
-        grader.close()
-    return times
+    def __init__(self) -> None:
+        from checks.engine.warm import WarmGrader
+
+        self.grader, self.folder = WarmGrader(jobs=1), tempfile.TemporaryDirectory()
+        self.times(1)  # the first grading waits for the server's own start: not what a save costs
+
+    def times(self, repeat: int, *extra: str) -> list[float]:
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            self.grader.wait(self.grader.submit([*GRADE[3:], *extra], Path(self.folder.name) / "output.txt"))
+            times.append(time.perf_counter() - started)
+        return times
+
+    def close(self) -> None:
+        self.grader.close()
+        self.folder.cleanup()
 
 
 def durations() -> dict[str, float]:
@@ -204,12 +210,16 @@ def main(argv: list[str] | None = None) -> int:
     count = check_count()
     runs: dict[str, list[float]] = {"self-grading, cold": [], "official, cold": [], "self-grading, warm": []}
     floor: list[float] = []
-    for _ in range(args.repeat):  # alternated, so that all see the same load
-        runs["self-grading, cold"] += grading_times(1)
-        runs["official, cold"] += grading_times(1, "--official")
-        runs["self-grading, warm"] += warm_times(1)
-        if not args.grading_only:
-            floor += floor_times(1, count)
+    warm = Warm()
+    try:
+        for _ in range(args.repeat):  # alternated, so that all see the same load
+            runs["self-grading, cold"] += grading_times(1)
+            runs["official, cold"] += grading_times(1, "--official")
+            runs["self-grading, warm"] += warm.times(1)
+            if not args.grading_only:
+                floor += floor_times(1, count)
+    finally:
+        warm.close()
     print(f"\nGrading the reference ({count} checks, {args.repeat} runs of each, alternated):")
     for name, times in runs.items():
         print(f"  {name:<20} best {min(times):.2f} s, median {statistics.median(times):.2f} s")

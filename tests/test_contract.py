@@ -73,14 +73,18 @@ def explorer_for(path: Path) -> Iterator[Explorer]:
 def test_every_solution_agrees_with_the_model(solution: Path) -> None:
     """The reference always; the alternatives with --stress (their grading budget's worth of scenarios runs in
     tests/test_verdicts.py every time, this many more take minutes)."""
-    disagreements = {}
+    disagreements, tried = {}, {}
     with explorer_for(solution) as explorer:
         for name, exploration in EXPLORED.items():
+            before = explorer.tried
             try:
                 explorer.explore(exploration, examples=EXAMPLES)
             except Verdict as verdict:
                 disagreements[name] = str(verdict)
+            tried[name] = explorer.tried - before
     assert not disagreements, disagreements
+    too_few = {name: count for name, count in tried.items() if name not in disagreements and count < EXAMPLES * 3 // 4}
+    assert not too_few, f"explorations that tried fewer scenarios than asked for (a vacuous agreement): {too_few}"
 
 
 def test_the_starter_agrees_with_the_model_where_it_is_done() -> None:

@@ -12,6 +12,7 @@ from checks.data import shuffled
 from checks.engine.gates import Together
 from checks.engine.explore import Exploration, Explorer
 from checks.engine.harness import Harness, Run, short, shown_ids
+from checks.engine.loader import describe
 from checks.engine.probe import Probe
 from checks.engine.stubs import descending
 
@@ -69,6 +70,7 @@ async def test_fetch_one_returns_the_post_through_the_given_session(harness: Har
     session = await harness.session()
     try:
         run = await harness.call("fetch_one", session, 7)
+        again = await harness.attempt("fetch_one", session, 8)  # the caller's session must still work
     finally:
         await session.close()
     harness.expect_no_blocking(run)
@@ -79,6 +81,13 @@ async def test_fetch_one_returns_the_post_through_the_given_session(harness: Har
     harness.expect(len(run.spans) == 1, f"fetch_one(session, 7) made {len(run.spans)} requests, expected 1.")
     harness.expect(
         run.value == harness.api.post(7), f"fetch_one(session, 7) returned {short(run.value)}; expected post 7's JSON as a dict."
+    )
+    what = f"raised {describe(again.error)}" if again.error is not None else f"returned {short(again.value)}"
+    harness.expect(
+        again.error is None and again.value == harness.api.post(8),
+        f"After fetch_one(session, 7), a second call on the same session, fetch_one(session, 8), {what}; expected "
+        "post 8. Does fetch_one close the session it is given (`async with session:`)? The caller opened it, and "
+        "the caller closes it.",
     )
 
 

@@ -113,6 +113,12 @@ PROPERTIES: tuple[Property, ...] = (
         ("test_main_fetches_the_count_it_is_given", "test_manual_session_is_closed_when_a_request_fails"),
         ("main_grows_post_ids", "manual_session_kept_between_calls"),
     ),
+    Property(
+        "the caller's session used once",
+        "fetch_one is called twice on the session the check gives it",
+        ("test_fetch_one_returns_the_post_through_the_given_session",),
+        ("fetch_one_closes_the_given_session",),
+    ),
 )
 
 

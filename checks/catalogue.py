@@ -182,7 +182,11 @@ def item(item_id: str) -> Item:
 
 PROPERTY_HINTS: dict[str, str] = {
     # Hints for the property a failing scenario broke (checks/contract/judge.py): more precise than the
-    # item's own hint, since they follow what the smallest failing case shows.
+    # item's own hint, since they follow what the smallest failing case shows. A plain check may name one too.
+    "session kept": (
+        "Does fetch_one close the session it is given, with `async with session:` or `session.close()`? The caller "
+        "opened that session and uses it for the other requests; the caller closes it."
+    ),
     "urls": (
         "Is every URL built from BASE_URL when the function runs, as BASE_URL + '/posts/' + id, keeping any path "
         "BASE_URL has? (urljoin with '/posts/1' drops it.)"

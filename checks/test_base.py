@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from checks.catalogue import PROPERTY_HINTS
 from checks.contract import strategies
 from checks.contract.scenario import Call, Ids, Scenario
 from checks.data import shuffled
@@ -82,13 +83,16 @@ async def test_fetch_one_returns_the_post_through_the_given_session(harness: Har
     harness.expect(
         run.value == harness.api.post(7), f"fetch_one(session, 7) returned {short(run.value)}; expected post 7's JSON as a dict."
     )
-    what = f"raised {describe(again.error)}" if again.error is not None else f"returned {short(again.value)}"
-    harness.expect(
-        again.error is None and again.value == harness.api.post(8),
-        f"After fetch_one(session, 7), a second call on the same session, fetch_one(session, 8), {what}; expected "
-        "post 8. Does fetch_one close the session it is given (`async with session:`)? The caller opened it, and "
-        "the caller closes it.",
-    )
+    if again.error is not None or again.value != harness.api.post(8):
+        at = f" ({harness.path.name}, {again.where})" if again.where else ""
+        what = f"raised {describe(again.error)}{at}" if again.error is not None else f"returned {short(again.value)}"
+        verdict = harness.fail(
+            f"After fetch_one(session, 7), a second call on the same session, fetch_one(session, 8), {what}; "
+            "expected post 8.", again,
+        )
+        verdict.hint = PROPERTY_HINTS["session kept"]
+        verdict.weight = max(verdict.weight, 3 if again.error is not None else 1)  # the line that raised tells most
+        raise verdict
 
 
 @pytest.mark.item("base")

@@ -13,7 +13,6 @@ from checks.data import shuffled
 from checks.engine.gates import Together
 from checks.engine.explore import Exploration, Explorer
 from checks.engine.harness import Harness, Run, short, shown_ids
-from checks.engine.loader import describe
 from checks.engine.probe import Probe
 from checks.engine.stubs import descending
 
@@ -84,15 +83,12 @@ async def test_fetch_one_returns_the_post_through_the_given_session(harness: Har
         run.value == harness.api.post(7), f"fetch_one(session, 7) returned {short(run.value)}; expected post 7's JSON as a dict."
     )
     if again.error is not None or again.value != harness.api.post(8):
-        at = f" ({harness.path.name}, {again.where})" if again.where else ""
-        what = f"raised {describe(again.error)}{at}" if again.error is not None else f"returned {short(again.value)}"
-        verdict = harness.fail(
+        what = harness.raised(again) if again.error is not None else f"returned {short(again.value)}"
+        raise harness.fail(
             f"After fetch_one(session, 7), a second call on the same session, fetch_one(session, 8), {what}; "
-            "expected post 8.", again,
+            "expected post 8.", again, hint=PROPERTY_HINTS["session kept"],
+            weight=3 if again.error is not None else 1,  # the line that raised tells most
         )
-        verdict.hint = PROPERTY_HINTS["session kept"]
-        verdict.weight = max(verdict.weight, 3 if again.error is not None else 1)  # the line that raised tells most
-        raise verdict
 
 
 @pytest.mark.item("base")

@@ -106,8 +106,7 @@ class WarmGrades:
     def __call__(self, project: Path, *extra: str) -> Graded:
         self.ask(project, *extra)
         request, out, text = self.asked[(str(project), extra)]
-        answer = self.grader.seen[request] if request in self.grader.seen else self.grader.wait(request)
-        self.grader.seen[request] = answer
+        answer = self.grader.wait(request)
         return Graded(json.loads(out.read_text()), text.read_text(errors="replace"), int(answer["exit"]))
 
 

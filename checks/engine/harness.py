@@ -199,10 +199,14 @@ class Harness:
         """`run`, if the call returned; otherwise a Verdict naming what it raised, where, and what was
         `expected` instead (for a function that should keep failures in its result, not raise them)."""
         if run.error is not None:
-            at = f" ({self.path.name}, {run.where})" if run.where else ""
             instead = f"; expected {expected}" if expected else ""
-            raise Verdict(self.explain(f"{called(run.name)} raised {describe(run.error)}{at}{instead}"), weight=3)
+            raise Verdict(self.explain(f"{called(run.name)} {self.raised(run)}{instead}"), weight=3)
         return run
+
+    def raised(self, run: Run) -> str:
+        """What `run` raised and on which line of the graded file: "raised ValueError: ... (project.py, line 3, in f)"."""
+        at = f" ({self.path.name}, {run.where})" if run.where else ""
+        return f"raised {describe(run.error)}{at}"
 
     # --- messages --------------------------------------------------------------------------
 
@@ -220,13 +224,13 @@ class Harness:
             lines.append(NO_SUCH_ID.format(paths=_some(below_one)))
         return "\n".join(lines)
 
-    def fail(self, message: str, run: Run | None = None, *, picture: bool = False) -> Verdict:
+    def fail(self, message: str, run: Run | None = None, *, picture: bool = False, hint: str = "", weight: int = 1) -> Verdict:
         """A Verdict with the probe's context and, for concurrency, the measured timeline. A coroutine the code
         made and never awaited explains most counts that come out wrong, so such a verdict weighs more."""
         text = self.explain(message)
         if picture and run is not None:
             text += "\nRequests over time (one row each):\n" + self.probe.timeline(run.spans)
-        return Verdict(text, weight=3 if self.never_awaited else 1)
+        return Verdict(text, hint=hint, weight=max(weight, 3 if self.never_awaited else 1))
 
     def expect(self, ok: bool, message: str, run: Run | None = None, *, picture: bool = False) -> None:
         if not ok:
